@@ -1,0 +1,1 @@
+"""labctl: network labs on Linux network namespaces."""

@@ -1,0 +1,329 @@
+"""The labctl command: parse arguments, call the library, print. Errors become messages and exit codes here."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from labctl.errors import InputError, LabctlError
+from labctl.topology import Plan, compile_plan, load_topology
+
+TOPOLOGIES = Path(__file__).resolve().parent.parent / "topologies"
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _plan_from(args: argparse.Namespace) -> Plan:
+    if getattr(args, "mininet", None):
+        from labctl.topology.mininet_topo import topology_from_mininet
+        return compile_plan(topology_from_mininet(args.mininet), name=args.name)
+    if not args.file:
+        raise InputError(["labctl up: give a topology file, or --mininet SPEC"])
+    topo, source = load_topology(args.file)
+    return compile_plan(topo, source, name=args.name)
+
+
+def _plan_of(target: str) -> Plan:
+    """A running lab's plan, or a topology file's."""
+    from labctl.runtime.state import list_labs, load
+    if target in list_labs():
+        return load(target)[1]
+    topo, source = load_topology(target)
+    return compile_plan(topo, source)
+
+
+def _bring_up(plan: Plan, quiet: bool = False):
+    from labctl.runtime import lab
+    if quiet or not err.is_terminal:
+        return lab.up(plan)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+        return lab.up(plan, progress)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    plan = _plan_from(args)
+    _bring_up(plan, args.quiet)
+    hosts = sum(1 for n in plan.nodes.values() if n.kind != "switch")
+    out.print(f"lab [bold]{plan.name}[/] is up: {len(plan.nodes)} nodes, {len(plan.links)} links. "
+              f"Try: labctl exec {plan.name} {next(iter(plan.nodes))} -- ip addr   |   labctl down {plan.name}"
+              if hosts else f"lab {plan.name} is up")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from labctl.runtime import lab
+    if args.all:
+        names = lab.list_labs()
+    elif args.lab:
+        names = [args.lab]
+    else:
+        raise InputError(["labctl down: name a lab, or --all"])
+    for name in names:
+        lab.down(name)
+        out.print(f"lab {name} is down")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from labctl.runtime import lab
+    removed = lab.clean()
+    out.print(f"removed: {', '.join(removed)}" if removed else "nothing to clean")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from labctl.runtime import lab
+    names = [args.lab] if args.lab else lab.list_labs()
+    report = {}
+    for name in names:
+        state, nodes = lab.status(name)
+        report[name] = {"status": state.status, "nodes": [asdict(n) for n in nodes]}
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    if not names:
+        out.print("no labs are up")
+    for name, info in report.items():
+        table = Table(title=f"lab {name} ({info['status']})", title_justify="left")
+        for column in ("node", "kind", "interface", "peer", "state", "addresses", "rx/tx packets"):
+            table.add_column(column)
+        for node in info["nodes"]:
+            intfs = node["interfaces"] or [None]
+            for i, intf in enumerate(intfs):
+                first = (node["name"], node["kind"]) if i == 0 else ("", "")
+                if intf is None:
+                    table.add_row(*first, "", "", "", "", "")
+                    continue
+                colour = "green" if intf["state"] == "up" else "red"
+                table.add_row(*first, intf["name"], intf["peer"], f"[{colour}]{intf['state']}[/]",
+                              " ".join(intf["addresses"]), f"{intf['rx_packets']}/{intf['tx_packets']}")
+        out.print(table)
+    return 0
+
+
+def _exec_in(lab: str, node: str, argv: list[str]) -> int:
+    from labctl.runtime.commands import node_argv
+    command = node_argv(lab, node, argv)
+    sys.stdout.flush()
+    os.execvp(command[0], command)
+    return 127  # not reached
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    argv = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not argv:
+        raise InputError(["labctl exec: give a command after --, e.g. labctl exec demo h1 -- ping -c1 h2"])
+    return _exec_in(args.lab, args.node, argv)
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    prompt = f"[{args.lab}:{args.node}] \\w# "
+    return _exec_in(args.lab, args.node, ["env", f"PS1={prompt}", "LABCTL_LAB=" + args.lab,
+                                          "LABCTL_NODE=" + args.node, "bash", "--norc", "-i"])
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    node, _, ifname = args.target.partition(":")
+    if not ifname:
+        raise InputError([f"labctl capture: expected NODE:INTERFACE, e.g. h1:eth0 (got '{args.target}')"])
+    argv = ["tcpdump", "-i", ifname, "-n", "-U"]
+    if args.write:
+        argv += ["-w", str(Path(args.write).resolve())]
+    if args.count:
+        argv += ["-c", str(args.count)]
+    return _exec_in(args.lab, node, argv + args.filter)
+
+
+def cmd_cli(args: argparse.Namespace) -> int:
+    from mininet.cli import CLI
+
+    from labctl.runtime.mininet_net import attach
+    net = attach(args.lab)
+    try:
+        CLI(net)
+    finally:
+        net.stop()
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from labctl.graph import render
+    path = render(_plan_of(args.target), args.output)
+    out.print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    topo, source = load_topology(args.file)
+    plan = compile_plan(topo, source)
+    if args.plan:
+        print(plan.model_dump_json(indent=1))
+    else:
+        out.print(f"{args.file}: valid: {len(plan.nodes)} nodes, {len(plan.links)} links, "
+                  f"{len(plan.subnets)} subnets")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from labctl.runtime.lab import require_root
+    from labctl.runtime.probe import probe
+    require_root("labctl doctor")
+    caps = probe()
+    if args.json:
+        print(json.dumps(asdict(caps) | {"fallbacks": caps.fallbacks()}, indent=1))
+        return 0
+    table = Table(title="kernel features", title_justify="left")
+    table.add_column("feature")
+    table.add_column("available")
+    features = {f"qdisc {k}": v for k, v in caps.qdiscs.items()}
+    features |= {"nftables netdev egress": caps.nft_egress, "NFQUEUE": caps.nfqueue, "VXLAN": caps.vxlan,
+                 "TUN": caps.tun, "Open vSwitch kernel datapath": caps.ovs_kernel}
+    for name, ok in features.items():
+        table.add_row(name, "[green]yes[/]" if ok else "[red]no[/]")
+    out.print(table)
+    programs = Table(title="programs", title_justify="left")
+    programs.add_column("program")
+    programs.add_column("found")
+    for name, path in caps.programs.items():
+        programs.add_row(name, f"[green]{path}[/]" if path else "[yellow]not installed[/]")
+    out.print(programs)
+    for note in caps.fallbacks():
+        out.print(f"[yellow]fallback:[/] {note}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from labctl.errors import CommandFailed
+    from labctl.runtime import lab
+    from labctl.runtime.commands import ping_all
+    topo, source = load_topology(args.file)
+    plan = compile_plan(topo, source, name=args.name)
+    out.print(f"bringing up [bold]{plan.name}[/] from {args.file}")
+    _bring_up(plan)
+    try:
+        results = ping_all(plan.name)
+        failed = [r for r in results if not r.ok]
+        table = Table(title=f"lab {plan.name}", title_justify="left")
+        for column in ("node", "kind", "addresses"):
+            table.add_column(column)
+        for node in plan.nodes.values():
+            table.add_row(node.name, node.kind, " ".join(node.addresses()))
+        out.print(table)
+        out.print(f"all-pairs ping: {len(results) - len(failed)}/{len(results)} pairs reached each other")
+        for r in failed:
+            out.print(f"[red]{r.src} -> {r.dst} failed[/]\n{r.output}")
+    finally:
+        lab.down(plan.name)
+        out.print(f"lab {plan.name} torn down")
+    if failed:
+        raise CommandFailed(f"{len(failed)} pairs could not reach each other")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="labctl", description="Network labs on Linux network namespaces.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="bring a lab up from a topology file")
+    up.add_argument("file", nargs="?", help="topology YAML file")
+    up.add_argument("--name", help="lab name (default: the topology's name)")
+    up.add_argument("--mininet", metavar="SPEC", help="one of Mininet's topologies, e.g. tree,depth=2,fanout=3")
+    up.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="remove a lab and everything it created")
+    down.add_argument("lab", nargs="?")
+    down.add_argument("--all", action="store_true", help="every running lab")
+    down.set_defaults(func=cmd_down)
+
+    sub.add_parser("clean", help="remove every lab labctl recorded (after a crash)").set_defaults(func=cmd_clean)
+
+    status = sub.add_parser("status", help="nodes, interfaces, addresses and link states")
+    status.add_argument("lab", nargs="?")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    ex = sub.add_parser("exec", help="run a command on a node: labctl exec LAB NODE -- CMD")
+    ex.add_argument("lab")
+    ex.add_argument("node")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=cmd_exec)
+
+    shell = sub.add_parser("shell", help="an interactive shell on a node")
+    shell.add_argument("lab")
+    shell.add_argument("node")
+    shell.set_defaults(func=cmd_shell)
+
+    cap = sub.add_parser("capture", help="capture packets with tcpdump on NODE:IFACE")
+    cap.add_argument("lab")
+    cap.add_argument("target", metavar="NODE:IFACE")
+    cap.add_argument("-w", "--write", metavar="FILE", help="write a pcap file instead of printing")
+    cap.add_argument("-c", "--count", type=int, help="stop after this many packets")
+    cap.add_argument("filter", nargs="*", help="a tcpdump filter, e.g. icmp (last)")
+    cap.set_defaults(func=cmd_capture)
+
+    cli = sub.add_parser("cli", help="Mininet's CLI on a running lab")
+    cli.add_argument("lab")
+    cli.set_defaults(func=cmd_cli)
+
+    graph = sub.add_parser("graph", help="draw a topology file or running lab")
+    graph.add_argument("target", metavar="FILE|LAB")
+    graph.add_argument("-o", "--output", required=True, help="out.svg, out.png, out.pdf or out.dot")
+    graph.set_defaults(func=cmd_graph)
+
+    val = sub.add_parser("validate", help="check a topology file without building it")
+    val.add_argument("file")
+    val.add_argument("--plan", action="store_true", help="print the compiled plan as JSON")
+    val.set_defaults(func=cmd_validate)
+
+    sub.add_parser("doctor", help="kernel features and programs found, and the fallbacks that apply") \
+        .set_defaults(func=cmd_doctor)
+    sub.choices["doctor"].add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="bring up the default lab, ping all pairs, tear it down")
+    demo.add_argument("file", nargs="?", default=str(TOPOLOGIES / "demo.yml"))
+    demo.add_argument("--name", help="lab name (default: the topology's name)")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and args.command != "capture" or any(e.startswith("-") for e in extra):
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.filter += extra
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except InputError as exc:
+        for message in exc.messages:
+            err.print(message, markup=False, highlight=False)
+        return exc.exit_code
+    except LabctlError as exc:
+        err.print(f"labctl: {exc}", markup=False, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("labctl: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Running labs: bring up, tear down, inspect and change one, by name."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from labctl.errors import LabError
+from labctl.runtime import netns
+from labctl.runtime.build import Progress, _no_interrupt, build, destroy, install_routes
+from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
+from labctl.topology.plan import Plan
+
+
+def require_root(action: str) -> None:
+    if os.geteuid() != 0:
+        raise LabError(f"{action} needs root (it creates network namespaces): run `sudo labctl ...` "
+                       "or become root first")
+
+
+def up(plan: Plan, progress: Progress = lambda *_: None) -> LabState:
+    require_root("labctl up")
+    return build(plan, progress)
+
+
+def down(lab: str) -> None:
+    require_root("labctl down")
+    state, _ = load(lab)
+    with _no_interrupt():
+        destroy(state)
+
+
+def clean() -> list[str]:
+    """Remove every lab labctl recorded, running, half-built or left by a crash. Returns their names."""
+    require_root("labctl clean")
+    removed = []
+    for folder in sorted(STATE_DIR.iterdir()) if STATE_DIR.is_dir() else []:
+        try:
+            state, _ = load(folder.name)
+        except LabError:    # a crash right after claiming the name: nothing was created yet
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        with _no_interrupt():
+            destroy(state)
+        removed.append(folder.name)
+    return removed
+
+
+def set_link(lab: str, a: str, b: str, up: bool) -> int:
+    """Bring every link between nodes a and b down or up (both ends); on up, restore their static routes,
+    which the kernel dropped with the interfaces. Returns how many links changed."""
+    _, plan = load(lab)
+    links = plan.links_between(a, b)
+    if not links:
+        raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
+    for link in links:
+        for node, ifname in link.ends():
+            with netns.socket(netns_name(lab, node)) as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up" if up else "down")
+        if up:
+            for node, ifname in link.ends():
+                with netns.socket(netns_name(lab, node)) as ipr:
+                    install_routes(ipr, plan.node(node), {ifname})
+    return len(links)
+
+
+@dataclass
+class InterfaceStatus:
+    name: str
+    peer: str
+    state: str
+    addresses: list[str]
+    rx_packets: int
+    tx_packets: int
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    kind: str
+    namespace: str
+    interfaces: list[InterfaceStatus] = field(default_factory=list)
+
+
+def status(lab: str) -> tuple[LabState, list[NodeStatus]]:
+    """The lab's nodes with live interface state, addresses and counters read from the kernel."""
+    state, plan = load(lab)
+    nodes = []
+    for node in plan.nodes.values():
+        ns = netns_name(lab, node.name)
+        found = NodeStatus(node.name, node.kind, ns)
+        if netns.exists(ns):
+            with netns.socket(ns) as ipr:
+                addrs: dict[int, list[str]] = {}
+                for msg in ipr.get_addr():
+                    addrs.setdefault(msg["index"], []).append(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+                links = {msg.get_attr("IFLA_IFNAME"): msg for msg in ipr.get_links()}
+            for intf in node.interfaces:
+                msg = links.get(intf.name)
+                stats = msg.get_attr("IFLA_STATS64") if msg else None
+                found.interfaces.append(InterfaceStatus(
+                    intf.name, intf.peer, msg.get_attr("IFLA_OPERSTATE").lower() if msg else "missing",
+                    [a for a in addrs.get(msg["index"], []) if not a.startswith("fe80")] if msg else [],
+                    stats["rx_packets"] if stats else 0, stats["tx_packets"] if stats else 0))
+        nodes.append(found)
+    return state, nodes
+
+
+__all__ = ["up", "down", "clean", "set_link", "status", "list_labs", "require_root"]
