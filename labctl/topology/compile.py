@@ -161,8 +161,9 @@ class _Compiler:
                 subnet = getattr(port.endpoint, attr).network
                 clash = next((o for o in segments if getattr(o, attr) and getattr(o, attr).overlaps(subnet)), None)
                 if clash:
-                    self.error(port.loc + (attr,), f"{subnet}, the subnet of this address, overlaps {getattr(clash, attr)} "
-                                                   f"of {clash.name}; use an address in a subnet of its own")
+                    self.error(port.loc + (attr,), f"{subnet}, the subnet of this address, overlaps "
+                                                   f"{getattr(clash, attr)} of {clash.name}; "
+                                                   "use an address in a subnet of its own")
                 setattr(seg, attr, subnet)
 
     def check_fixed(self, seg: _Segment, attr: str) -> bool:
@@ -178,7 +179,8 @@ class _Compiler:
                                                f"use an address in {subnet} with prefix length /{subnet.prefixlen}")
             elif address.ip in seen:
                 ok = False
-                self.error(port.loc + (attr,), f"{address.ip} is already the address of {seen[address.ip]}")
+                self.error(port.loc + (attr,), f"{address.ip} is already the address of {seen[address.ip]}; "
+                                               "give each endpoint its own address")
             seen[address.ip] = f"{port.node}:{port.iface}"
         return ok
 
@@ -294,8 +296,8 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
 
     hosts = []
     for n, node in nodes.items():
-        for address in node.addresses()[:1]:
-            hosts.append((address, n))
+        for family in (lambda a: ":" not in a, lambda a: ":" in a):
+            hosts += [(a, n) for a in [a for a in node.addresses() if family(a)][:1]]
         for intf in node.interfaces:
             hosts += [(a.split("/")[0], f"{n}-{intf.name}") for a in (intf.ipv4, intf.ipv6) if a]
     return Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,

@@ -64,8 +64,8 @@ def load_yaml(path: str | Path) -> Source:
         raise InputError([f"{path}:{_syntax_error(exc)}"]) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        raise InputError([f"{path}:{line}: YAML syntax error: character "
-                          f"U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X} is not allowed"]) from None
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise InputError([f"{path}:{line}: YAML syntax error: character U+{code:04X} is not allowed"]) from None
     lines: dict[tuple, int] = {}
     duplicates: list[tuple[tuple, int]] = []
     if node is not None:

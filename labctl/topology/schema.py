@@ -116,7 +116,8 @@ class Link(LinkParams):
     @classmethod
     def _two_endpoints(cls, value: Any) -> Any:
         if isinstance(value, list) and len(value) != 2:
-            raise ValueError(f"a link joins exactly two nodes, got {len(value)}; to join more, connect them to a switch")
+            raise ValueError(f"a link joins exactly two nodes, got {len(value)}; "
+                             "to join more, connect them to a switch")
         return value
 
 

@@ -51,41 +51,10 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
     return tuple(kept)
 
 
-def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel]) -> list[str]:
-    """Turn pydantic's errors into located messages that say what would be valid."""
-    by_loc: dict[tuple, list[str]] = {}
-    for err in exc.errors():
-        loc = _data_loc(source.data, err["loc"])
-        if err["type"] == "extra_forbidden":
-            # the model is looked up along pydantic's own loc, which has the keys a shorthand left out
-            valid = ", ".join(_model_at(root, err["loc"][:-1]).model_fields)
-            message = f"unknown key '{err['loc'][-1]}'; valid keys: {valid}"
-        elif err["type"] == "missing":
-            message = f"missing required key '{err['loc'][-1]}'"
-        elif err["type"] in _IP_EXAMPLES:
-            message = _ip_message(err["type"], err.get("input"))
-        elif err["type"] == "model_type":
-            model = _model_at(root, err["loc"])
-            message = f"expected a mapping with keys {', '.join(model.model_fields)}{_SHORTHAND.get(model.__name__, '')}"
-            if not isinstance(err.get("input"), (dict, list, type(None))):
-                message += f" (got {err['input']!r})"
-        elif err["type"] == "literal_error":      # the key is named when loc lacks it (the shorthand `r1: router`)
-            key = "" if loc[-1:] == err["loc"][-1:] else f"{err['loc'][-1]} "
-            message = f"expected {key}{err['ctx']['expected']} (got {err['input']!r})"
-        elif err["type"] in ("dict_type", "list_type"):
-            message = "expected a mapping (key: value)" if err["type"] == "dict_type" else "expected a list (- item)"
-            message += f", got {type(err.get('input')).__name__}"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            if not isinstance(err.get("input"), (dict, list, type(None))):
-                message += f" (got {err['input']!r})"
-        if message not in by_loc.setdefault(loc, []):
-            by_loc[loc].append(message)
-    return [source.error(loc, " or ".join(msgs)) for loc, msgs in by_loc.items()]
-
-
-_IP_EXAMPLES = {"ip_v4_network": ("an IPv4 network", "10.0.0.0/24"), "ip_v6_network": ("an IPv6 network", "2001:db8::/64"),
-                "ip_v4_interface": ("an IPv4 address", "10.0.0.1/24"), "ip_v6_interface": ("an IPv6 address", "2001:db8::1/64")}
+_IP_EXAMPLES = {"ip_v4_network": ("an IPv4 network", "10.0.0.0/24"),
+                "ip_v6_network": ("an IPv6 network", "2001:db8::/64"),
+                "ip_v4_interface": ("an IPv4 address", "10.0.0.1/24"),
+                "ip_v6_interface": ("an IPv6 address", "2001:db8::1/64")}
 
 
 def _ip_message(err_type: str, value: Any) -> str:
@@ -105,6 +74,40 @@ def _ip_message(err_type: str, value: Any) -> str:
 
 _SHORTHAND = {"Node": " or a kind (host, router, switch)", "Endpoint": " or 'node' or 'node:interface'",
               "Link": " or a list of two endpoints"}
+
+
+def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel]) -> list[str]:
+    """Turn pydantic's errors into located messages that say what would be valid."""
+    by_loc: dict[tuple, list[str]] = {}
+    for err in exc.errors():
+        loc = _data_loc(source.data, err["loc"])
+        if err["type"] == "extra_forbidden":
+            # the model is looked up along pydantic's own loc, which has the keys a shorthand left out
+            valid = ", ".join(_model_at(root, err["loc"][:-1]).model_fields)
+            message = f"unknown key '{err['loc'][-1]}'; valid keys: {valid}"
+        elif err["type"] == "missing":
+            message = f"missing required key '{err['loc'][-1]}'"
+        elif err["type"] in _IP_EXAMPLES:
+            message = _ip_message(err["type"], err.get("input"))
+        elif err["type"] == "model_type":
+            model = _model_at(root, err["loc"])
+            keys = ", ".join(model.model_fields)
+            message = f"expected a mapping with keys {keys}{_SHORTHAND.get(model.__name__, '')}"
+            if not isinstance(err.get("input"), (dict, list, type(None))):
+                message += f" (got {err['input']!r})"
+        elif err["type"] == "literal_error":      # the key is named when loc lacks it (the shorthand `r1: router`)
+            key = "" if loc[-1:] == err["loc"][-1:] else f"{err['loc'][-1]} "
+            message = f"expected {key}{err['ctx']['expected']} (got {err['input']!r})"
+        elif err["type"] in ("dict_type", "list_type"):
+            message = "expected a mapping (key: value)" if err["type"] == "dict_type" else "expected a list (- item)"
+            message += f", got {type(err.get('input')).__name__}"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if not isinstance(err.get("input"), (dict, list, type(None))):
+                message += f" (got {err['input']!r})"
+        if message not in by_loc.setdefault(loc, []):
+            by_loc[loc].append(message)
+    return [source.error(loc, " or ".join(msgs)) for loc, msgs in by_loc.items()]
 
 
 def check_name(source: Source, loc: tuple, name: str, what: str, pattern: re.Pattern) -> list[str]:

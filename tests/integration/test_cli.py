@@ -152,3 +152,14 @@ def test_clean_after_crash(tmp_path):
     proc.wait()
     assert labctl("status", "big", "--json").returncode == 0   # the half-built lab is on record
     assert "big" in labctl("clean", check=True).stdout
+
+
+def test_dual_stack():
+    labctl("up", str(HERE / "dualstack.yml"), check=True)
+    try:
+        for family in ("-4", "-6"):
+            ping = labctl("exec", "dualstack", "h1", "--", "ping", family, "-c1", "-W2", "h2")
+            assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert "fd00:10:0:3::1" in labctl("exec", "dualstack", "h1", "--", "ping", "-6", "-c1", "h2").stdout
+    finally:
+        labctl("down", "dualstack", check=True)
