@@ -15,6 +15,7 @@ from rich.table import Table
 
 from labctl.errors import InputError, LabctlError
 from labctl.topology import Plan, compile_plan, load_topology
+from labctl.topology.validate import LAB_NAME, name_problem
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "topologies"
 out = Console(soft_wrap=True)
@@ -22,7 +23,11 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _plan_from(args: argparse.Namespace) -> Plan:
-    if getattr(args, "mininet", None):
+    if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
+        raise InputError([f"--name: {problem}"])
+    if args.mininet and args.file:
+        raise InputError(["labctl up: give a topology file or --mininet SPEC, not both"])
+    if args.mininet:
         from labctl.topology.mininet_topo import topology_from_mininet
         return compile_plan(topology_from_mininet(args.mininet), name=args.name)
     if not args.file:
@@ -88,10 +93,16 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from labctl.runtime import lab
+    lab.require_root("labctl status")
     names = [args.lab] if args.lab else lab.list_labs()
     report = {}
     for name in names:
-        state, nodes = lab.status(name)
+        try:
+            state, nodes = lab.status(name)
+        except LabctlError:
+            if args.lab:
+                raise
+            continue    # went down while we were looking
         report[name] = {"status": state.status, "nodes": [asdict(n) for n in nodes]}
     if args.json:
         print(json.dumps(report, indent=1))
@@ -213,6 +224,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from labctl.runtime.commands import ping_all
     topo, source = load_topology(args.file)
     plan = compile_plan(topo, source, name=args.name)
+    if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
+        raise InputError([f"--name: {problem}"])
     out.print(f"bringing up [bold]{plan.name}[/] from {args.file}")
     _bring_up(plan)
     try:
@@ -252,7 +265,8 @@ def parser() -> argparse.ArgumentParser:
     down.add_argument("--all", action="store_true", help="every running lab")
     down.set_defaults(func=cmd_down)
 
-    sub.add_parser("clean", help="remove every lab labctl recorded (after a crash)").set_defaults(func=cmd_clean)
+    sub.add_parser("clean", help="remove every lab labctl recorded: running, half-built or left by a crash") \
+        .set_defaults(func=cmd_clean)
 
     status = sub.add_parser("status", help="nodes, interfaces, addresses and link states")
     status.add_argument("lab", nargs="?")
@@ -310,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.filter += extra
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.getLogger("labctl").addHandler(handler)
+    logging.getLogger("labctl").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except InputError as exc:

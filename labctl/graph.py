@@ -5,6 +5,7 @@ from pathlib import Path
 
 import graphviz
 
+from labctl.errors import InputError
 from labctl.topology.plan import Plan
 
 _STYLE = {
@@ -44,6 +45,8 @@ def render(plan: Plan, output: str | Path) -> Path:
     """Write the picture; the format follows the file's suffix (svg, png, pdf, dot)."""
     output = Path(output)
     fmt = output.suffix.lstrip(".") or "svg"
+    if fmt != "dot" and fmt not in graphviz.FORMATS:
+        raise InputError([f"{output}: cannot draw a '.{fmt}' file; use .svg, .png, .pdf or .dot"])
     graph = draw(plan)
     if fmt == "dot":
         output.write_text(graph.source)

@@ -72,6 +72,23 @@ def install_routes(ipr: IPRoute, node: NodePlan, devs: set[str] | None = None) -
             ipr.route("replace", **route_args(route, ipr.link_lookup(ifname=route.dev)[0]))
 
 
+def wait_until_up(interfaces: dict[str, tuple[IPRoute, list[str]]], timeout: float = 10.0) -> None:
+    """Return once the interfaces ({node: (socket, names)}) are operationally up: the kernel drops packets on
+    a veth until its carrier event has been processed, which can take up to a second."""
+    deadline = time.monotonic() + timeout
+    waiting = {node for node, (_, names) in interfaces.items() if names}
+    while waiting:
+        for node in sorted(waiting):
+            ipr, names = interfaces[node]
+            states = {m.get_attr("IFLA_IFNAME"): m.get_attr("IFLA_OPERSTATE") for m in ipr.get_links()}
+            if all(states.get(name) == "UP" for name in names):
+                waiting.discard(node)
+        if waiting and time.monotonic() > deadline:
+            raise LabError(f"interfaces of {', '.join(sorted(waiting))} did not come up within {timeout:.0f} s")
+        if waiting:
+            time.sleep(0.02)
+
+
 class Builder:
     def __init__(self, plan: Plan, progress: Progress):
         self.plan, self.progress = plan, progress
@@ -102,22 +119,7 @@ class Builder:
             for node, ifname in link.ends():
                 tc.apply(self.sockets[node], self.ns(node), ifname, link.shaping, probe())
             self.progress("link shaping", i, len(shaped))
-        self._wait_carrier()
-
-    def _wait_carrier(self, timeout: float = 10.0) -> None:
-        """Return once every interface is operationally up: the kernel drops packets on a fresh veth until
-        its carrier event has been processed, which can take up to a second."""
-        deadline = time.monotonic() + timeout
-        waiting = {n.name for n in self.plan.nodes.values() if n.interfaces}
-        while waiting:
-            for name in sorted(waiting):
-                states = {m.get_attr("IFLA_IFNAME"): m.get_attr("IFLA_OPERSTATE") for m in self.sockets[name].get_links()}
-                if all(states.get(i.name) == "UP" for i in self.plan.nodes[name].interfaces):
-                    waiting.discard(name)
-            if waiting and time.monotonic() > deadline:
-                raise LabError(f"interfaces of {', '.join(sorted(waiting))} did not come up within {timeout:.0f} s")
-            if waiting:
-                time.sleep(0.02)
+        wait_until_up({n.name: (self.sockets[n.name], [i.name for i in n.interfaces]) for n in plan.nodes.values()})
 
     def _hosts_file(self, node: str) -> None:
         folder = ETC_NETNS / self.ns(node)

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 from labctl.errors import LabError
 from labctl.runtime import netns
-from labctl.runtime.build import Progress, _no_interrupt, build, destroy, install_routes
+from labctl.runtime.build import Progress, _no_interrupt, build, destroy, install_routes, wait_until_up
 from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
 from labctl.topology.plan import Plan
 
 
 def require_root(action: str) -> None:
     if os.geteuid() != 0:
-        raise LabError(f"{action} needs root (it creates network namespaces): run `sudo labctl ...` "
+        raise LabError(f"{action} needs root (labs are network namespaces): run `sudo labctl ...` "
                        "or become root first")
 
 
@@ -53,14 +53,19 @@ def set_link(lab: str, a: str, b: str, up: bool) -> int:
     links = plan.links_between(a, b)
     if not links:
         raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
-    for link in links:
-        for node, ifname in link.ends():
-            with netns.socket(netns_name(lab, node)) as ipr:
-                ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up" if up else "down")
+    ends = [end for link in links for end in link.ends()]
+    sockets = {node: netns.socket(netns_name(lab, node)) for node, _ in ends}
+    try:
+        for node, ifname in ends:
+            ipr = sockets[node]
+            ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up" if up else "down")
         if up:
-            for node, ifname in link.ends():
-                with netns.socket(netns_name(lab, node)) as ipr:
-                    install_routes(ipr, plan.node(node), {ifname})
+            wait_until_up({node: (sockets[node], [i for n, i in ends if n == node]) for node in sockets})
+            for node, ifname in ends:
+                install_routes(sockets[node], plan.node(node), {ifname})
+    finally:
+        for ipr in sockets.values():
+            ipr.close()
     return len(links)
 
 

@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -74,13 +75,22 @@ def create(name: str, sysctls: dict[str, str]) -> IPRoute:
 
 
 def socket(name: str) -> IPRoute:
-    """A netlink socket bound to existing namespace `name` (use it as a context manager to close it)."""
-    with entered(NETNS_DIR / name):
+    """A netlink socket bound to existing namespace `name` (use it as a context manager to close it).
+
+    The socket is opened from a short-lived thread, so this process's main thread never appears to be inside
+    the lab: a concurrent `labctl down` kills every process it finds in the lab's namespaces."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_socket_in, NETNS_DIR / name).result()
+
+
+def _socket_in(path: Path) -> IPRoute:
+    with entered(path):
         return IPRoute()
 
 
 def exists(name: str) -> bool:
-    return (NETNS_DIR / name).exists()
+    """True once the namespace is mounted (a crash can leave the bare mount-point file behind)."""
+    return os.path.ismount(NETNS_DIR / name)
 
 
 def inode(name: str) -> int | None:

@@ -110,15 +110,21 @@ def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel
     return [source.error(loc, " or ".join(msgs)) for loc, msgs in by_loc.items()]
 
 
-def check_name(source: Source, loc: tuple, name: str, what: str, pattern: re.Pattern) -> list[str]:
+def name_problem(name: str, what: str, pattern: re.Pattern) -> str | None:
+    """Why `name` is not a valid lab or node name, or None."""
     if not pattern.match(name):
         rule = "letters, digits, '-' and '_', starting with a letter" if pattern is NODE_NAME else \
             "lowercase letters, digits, '-' and '_'"
-        return [source.error(loc, f"invalid {what} name '{name}': use {rule}")]
+        return f"invalid {what} name '{name}': use {rule}"
     if len(name) > NAME_MAX:
-        return [source.error(loc, f"{what} name '{name}' is {len(name)} characters long; "
-                                  f"at most {NAME_MAX} (names become interface and bridge names)")]
-    return []
+        return (f"{what} name '{name}' is {len(name)} characters long; "
+                f"at most {NAME_MAX} (names become interface and bridge names)")
+    return None
+
+
+def check_name(source: Source, loc: tuple, name: str, what: str, pattern: re.Pattern) -> list[str]:
+    problem = name_problem(name, what, pattern)
+    return [source.error(loc, problem)] if problem else []
 
 
 def semantic_errors(source: Source, topo: Topology) -> list[str]:
