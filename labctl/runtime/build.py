@@ -4,11 +4,13 @@ so the root namespace never sees a lab interface."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import time
 from contextlib import contextmanager
 from ipaddress import ip_interface
+from pathlib import Path
 from typing import Callable, Iterator
 
 from pyroute2 import IPRoute
@@ -93,6 +95,7 @@ class Builder:
     def __init__(self, plan: Plan, progress: Progress):
         self.plan, self.progress = plan, progress
         self.sockets: dict[str, IPRoute] = {}
+        self.hosts_file: Path | None = None
 
     def ns(self, node: str) -> str:
         return netns_name(self.plan.name, node)
@@ -122,11 +125,17 @@ class Builder:
         wait_until_up({n.name: (self.sockets[n.name], [i.name for i in n.interfaces]) for n in plan.nodes.values()})
 
     def _hosts_file(self, node: str) -> None:
+        """/etc/netns/<ns>/hosts, which `ip netns exec` mounts over /etc/hosts: one file, hard-linked for
+        every node (the lab's names are the same everywhere)."""
         folder = ETC_NETNS / self.ns(node)
         folder.mkdir(parents=True, exist_ok=True)
-        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-        lines += [f"{address}\t{name}" for address, name in self.plan.hosts]
-        (folder / "hosts").write_text("\n".join(lines) + "\n")
+        if self.hosts_file is None:
+            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+            lines += [f"{address}\t{name}" for address, name in self.plan.hosts]
+            self.hosts_file = folder / "hosts"
+            self.hosts_file.write_text("\n".join(lines) + "\n")
+        else:
+            os.link(self.hosts_file, folder / "hosts")
 
     def _configure(self, node: NodePlan) -> None:
         ipr = self.sockets[node.name]

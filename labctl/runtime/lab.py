@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from labctl.errors import LabError
+from labctl.impair import tc
 from labctl.runtime import netns
 from labctl.runtime.build import Progress, _no_interrupt, build, destroy, install_routes, wait_until_up
+from labctl.runtime.probe import probe
 from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
-from labctl.topology.plan import Plan
+from labctl.topology.plan import Plan, Shaping
 
 
 def require_root(action: str) -> None:
@@ -111,4 +115,56 @@ def status(lab: str) -> tuple[LabState, list[NodeStatus]]:
     return state, nodes
 
 
-__all__ = ["up", "down", "clean", "set_link", "status", "list_labs", "require_root"]
+
+
+def impair(lab: str, a: str, b: str, shaping: Shaping) -> int:
+    """Replace the shaping of every link between a and b (both ends). Returns how many links changed."""
+    _, plan = load(lab)
+    links = plan.links_between(a, b)
+    if not links:
+        raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
+    caps = probe()
+    if problems := tc.unsupported(shaping, caps):
+        raise LabError(f"cannot impair {a}-{b}: " + "; ".join(problems))
+    for link in links:
+        for node, ifname in link.ends():
+            with netns.socket(netns_name(lab, node)) as ipr:
+                tc.apply(ipr, netns_name(lab, node), ifname, shaping, caps, replacing=True)
+    return len(links)
+
+
+def _neighbours(plan: Plan, node: str) -> list[str]:
+    return sorted({n for link in plan.links for n, _ in link.ends() if node in (e[0] for e in link.ends())} - {node})
+
+
+def stop_node(lab: str, node: str) -> int:
+    """A node fails: all its links go down and every process in its namespace stops. Returns the process count."""
+    state, plan = load(lab)
+    for neighbour in _neighbours(plan, node):
+        set_link(lab, node, neighbour, up=False)
+    pids = netns.pids_in({netns.inode(netns_name(lab, node))})
+    netns.stop_processes(pids)
+    return len(pids)
+
+
+def start_node(lab: str, node: str) -> None:
+    """The node comes back: its links go up and their static routes return."""
+    _, plan = load(lab)
+    for neighbour in _neighbours(plan, node):
+        set_link(lab, node, neighbour, up=True)
+
+
+def kill(lab: str, node: str, process: str, sig: int = signal.SIGTERM) -> int:
+    """Send `sig` to the processes named `process` (their command name) in the node. Returns how many."""
+    load(lab)
+    pids = [p for p in netns.pids_in({netns.inode(netns_name(lab, node))}) if _comm(p) == process]
+    for pid in pids:
+        os.kill(pid, sig)
+    return len(pids)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""

@@ -285,9 +285,10 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
     routers = [n for n, node in topo.nodes.items() if node.kind == "router"]
     for family, segs in by_family.items():
         for router, routes in routing.compute_routes(routers, segs).items():
-            nodes[router].routes += routes
+            if topo.nodes[router].auto_routes:
+                nodes[router].routes += routes
         for n, node in topo.nodes.items():
-            if node.kind == "host" and (gateway := _gateway(n, segs, set(routers))):
+            if node.kind == "host" and node.auto_routes and (gateway := _gateway(n, segs, set(routers))):
                 nodes[n].routes.append(gateway)
     for n in topo.nodes:
         nodes[n].routes += comp.user_routes(n, by_family)

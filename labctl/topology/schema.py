@@ -135,6 +135,8 @@ class Node(Strict):
     subnet: IPv4Network | None = Field(None, description="switches: the LAN's IPv4 subnet")
     ipv6_subnet: IPv6Network | None = None
     routes: list[Route] = []
+    auto_routes: bool = Field(True, description="false: no computed routes (or gateway) for this node; "
+                                                "only its own routes: (an exercise can start broken this way)")
 
     @model_validator(mode="before")
     @classmethod

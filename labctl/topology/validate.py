@@ -76,11 +76,16 @@ _SHORTHAND = {"Node": " or a kind (host, router, switch)", "Endpoint": " or 'nod
               "Link": " or a list of two endpoints"}
 
 
-def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel]) -> list[str]:
-    """Turn pydantic's errors into located messages that say what would be valid."""
+def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel], prefix: tuple = ()) -> list[str]:
+    """Turn pydantic's errors into located messages that say what would be valid.
+
+    `prefix` is where the validated data sits in the file, when it is not the whole document."""
+    data = source.data
+    for part in prefix:
+        data = data[part]
     by_loc: dict[tuple, list[str]] = {}
     for err in exc.errors():
-        loc = _data_loc(source.data, err["loc"])
+        loc = prefix + _data_loc(data, err["loc"])
         if err["type"] == "extra_forbidden":
             # the model is looked up along pydantic's own loc, which has the keys a shorthand left out
             valid = ", ".join(_model_at(root, err["loc"][:-1]).model_fields)
