@@ -170,7 +170,7 @@ def test_mininet_cli_and_shell_commands(demo_lab):
     cli = labctl("cli", demo_lab, input=script, check=True)
     output = cli.stdout + cli.stderr                # Mininet logs to stderr, commands print to stdout
     assert "0% dropped (30/30 received)" in output
-    pings = re.findall(r"(\d) received", output)
+    pings = re.findall(r"transmitted, (\d) received", output)
     assert pings == ["0", "1"], cli.stdout          # down cuts h1 off from h4, up restores the routes
     shell = labctl("shell", demo_lab, "h2", input="echo node=$LABCTL_NODE; ip -o -4 addr show eth0\n", check=True)
     assert "node=h2" in shell.stdout and "10.0.0.3/24" in shell.stdout
