@@ -248,6 +248,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenario_files(paths: list[str]) -> list[Path]:
+    """Files as given; directories contribute their *.yml files that have `steps:` (a suite)."""
+    from labctl.topology.loader import load_yaml
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            candidates = sorted([*path.glob("*.yml"), *path.glob("*.yaml")])
+            files += [f for f in candidates if "steps" in load_yaml(f).data]
+        else:
+            files.append(path)
+    if not files:
+        raise InputError([f"{', '.join(paths)}: no scenario files (YAML files with steps:)"])
+    return files
+
+
+def _load_scenarios(paths: list[str], lab: str | None) -> list:
+    from labctl.runtime.state import load
+    from labctl.scenario.load import load_scenario
+    plan = load(lab)[1] if lab else None
+    loaded, problems = [], []
+    for path in _scenario_files(paths):
+        try:
+            loaded.append(load_scenario(path, plan))
+        except InputError as exc:
+            problems += exc.messages
+    if problems:
+        raise InputError(problems)
+    return loaded
+
+
+def _run_all(loaded: list, lab: str | None, keep: bool) -> list:
+    from labctl.scenario import console
+    from labctl.scenario.runner import run_scenario
+    results = []
+    for scenario in loaded:
+        with console.progress(out, scenario.scenario.name) as listener:
+            results.append(run_scenario(scenario, lab, keep, listener))
+    return results
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labctl.scenario import console, report
+    results = _run_all(_load_scenarios(args.paths, args.lab), args.lab, args.keep)
+    for result in results:
+        console.failures(out, result)
+    console.summary(out, results)
+    for path, write in ((args.junit, report.write_junit), (args.json, report.write_json),
+                        (args.html, report.write_html)):
+        if path:
+            write(results, path)
+            out.print(f"wrote {path}")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from labctl.scenario import console
+    from labctl.scenario.runner import run_scenario
+    [loaded] = _load_scenarios([args.file], args.lab)
+    if args.json:
+        result = run_scenario(loaded, args.lab)
+        print(json.dumps(console.score_json(result), indent=1))
+    else:
+        [result] = _run_all([loaded], args.lab, False)
+        console.score(out, result)
+    return 0 if result.passed else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labctl", description="Network labs on Linux network namespaces.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -309,6 +376,21 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="kernel features and programs found, and the fallbacks that apply") \
         .set_defaults(func=cmd_doctor)
     sub.choices["doctor"].add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="run scenario files, or suites (directories of them)")
+    run.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    run.add_argument("--lab", help="run against this running lab instead of bringing the topology up")
+    run.add_argument("--keep", action="store_true", help="leave the scenario's lab up afterwards")
+    run.add_argument("--junit", metavar="FILE", help="write JUnit XML")
+    run.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    run.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="grade an exercise against a running lab")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--lab", required=True, help="the student's running lab")
+    check.add_argument("--json", action="store_true", help="print the score as JSON")
+    check.set_defaults(func=cmd_check)
 
     demo = sub.add_parser("demo", help="bring up the default lab, ping all pairs, tear it down")
     demo.add_argument("file", nargs="?", default=str(TOPOLOGIES / "demo.yml"))

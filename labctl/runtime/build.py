@@ -134,8 +134,11 @@ class Builder:
             lines += [f"{address}\t{name}" for address, name in self.plan.hosts]
             self.hosts_file = folder / "hosts"
             self.hosts_file.write_text("\n".join(lines) + "\n")
+            # no name server in the lab: without this, lookups wait for the machine's resolver, unreachable here
+            (folder / "resolv.conf").write_text("# labctl: lab names come from /etc/hosts; no DNS server\n")
         else:
             os.link(self.hosts_file, folder / "hosts")
+            os.link(self.hosts_file.parent / "resolv.conf", folder / "resolv.conf")
 
     def _configure(self, node: NodePlan) -> None:
         ipr = self.sockets[node.name]

@@ -88,7 +88,7 @@ def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel
         loc = prefix + _data_loc(data, err["loc"])
         if err["type"] == "extra_forbidden":
             # the model is looked up along pydantic's own loc, which has the keys a shorthand left out
-            valid = ", ".join(_model_at(root, err["loc"][:-1]).model_fields)
+            valid = ", ".join(f.alias or n for n, f in _model_at(root, err["loc"][:-1]).model_fields.items())
             message = f"unknown key '{err['loc'][-1]}'; valid keys: {valid}"
         elif err["type"] == "missing":
             message = f"missing required key '{err['loc'][-1]}'"

@@ -1,0 +1,72 @@
+"""`throughput`: an iperf3 test between two nodes (the server on `to`, only for the test) and bounds on the
+rate the receiver saw."""
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import Field
+
+from labctl.scenario.assertions.base import Background, FromTo, Mbps
+from labctl.scenario.assertions.outputs import iperf_intervals
+from labctl.scenario.context import Context
+from labctl.scenario.model import Observation
+from labctl.scenario.steps import Seconds, assertion
+
+
+@assertion("throughput")
+class Throughput(FromTo):
+    duration: Seconds = Field(3.0, gt=0, le=600)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    bandwidth: str | None = Field(None, description="iperf3 -b, e.g. 20M (UDP sends 1M without it)")
+    min_rate: Mbps | None = Field(None, alias="min", description="Mbit/s (or a rate: 500kbit)")
+    max_rate: Mbps | None = Field(None, alias="max", description="Mbit/s (or a rate: 1gbit)")
+    port: int = Field(5201, ge=1, le=65535)
+
+    def expected(self, ctx: Context) -> str:
+        bounds = ([f"at least {self.min_rate:g}"] if self.min_rate is not None else []) + \
+                 ([f"at most {self.max_rate:g}"] if self.max_rate is not None else [])
+        return (f"{self.describe(ctx)} {self.protocol.upper()} throughput "
+                + (f"{' and '.join(bounds)} Mbit/s" if bounds else "measured") + f" over {self.duration:g} s")
+
+    def check(self, ctx: Context) -> Observation:
+        port = str(self.port)
+        server = Background(ctx, self.server_node(ctx),
+                            ["iperf3", "-s", "-1", "-p", port, "-i", "0.5", "--forceflush"])
+        try:
+            if not server.wait_for("Server listening", 5):
+                return Observation(False, self.expected(ctx), "the iperf3 server did not start", server.stop())
+            argv = ["iperf3", f"-{self.family}", "-c", self.target(ctx), "-p", port, "-J", "-t", f"{self.duration:g}",
+                    "-i", "0.5", "--get-server-output"]
+            argv += (["-u"] if self.protocol == "udp" else []) + (["-b", self.bandwidth] if self.bandwidth else [])
+            began = ctx.now()
+            done = ctx.run(self.src, argv, timeout=self.duration + 15)
+        finally:
+            server_output = server.stop()
+        return self.judge(ctx, done.stdout + done.stderr, began, f"$ {' '.join(argv)}\n", server_output)
+
+    def judge(self, ctx: Context, output: str, began: float, command: str, server_output: str) -> Observation:
+        """Read the client's JSON report: the receiver's rate and, for UDP, the datagrams lost."""
+        try:
+            report = json.loads(output)
+        except json.JSONDecodeError:
+            report = {"error": output.strip().splitlines()[-1] if output.strip() else "no output"}
+        if "error" in report or not report.get("end"):
+            return Observation(False, self.expected(ctx), f"iperf3 failed: {report.get('error', 'no result')}",
+                               command + output + server_output)
+        end = report["end"]
+        received = end.get("sum_received") or end["sum"]
+        rate = received["bits_per_second"] / 1e6
+        text = report.get("server_output_text", "")
+        intervals = [(began + at, mbps) for at, mbps, _ in iperf_intervals(text)] or \
+            [(began + i["sum"]["end"], i["sum"]["bits_per_second"] / 1e6) for i in report.get("intervals", [])]
+        observed = f"{rate:.3g} Mbit/s received over {received['seconds']:.3g} s"
+        if self.protocol == "udp":
+            udp = end.get("sum", received)
+            observed += (f", {udp.get('lost_packets', 0)}/{udp.get('packets', 0)} datagrams lost "
+                         f"({udp.get('lost_percent', 0):.3g}%)")
+        low = self.min_rate is not None and rate < self.min_rate
+        high = self.max_rate is not None and rate > self.max_rate
+        observed += f": below {self.min_rate:g} Mbit/s" if low else f": above {self.max_rate:g} Mbit/s" if high else ""
+        return Observation(not (low or high), self.expected(ctx), observed, command + (text or output),
+                           {"throughput Mbit/s": intervals})

@@ -1,0 +1,52 @@
+"""What steps see of the lab they run against: commands on nodes, addresses, variables, background traffic.
+Unit tests replace `run` and `popen` to fake a lab."""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from typing import TYPE_CHECKING
+
+from labctl.runtime.commands import node_argv, run_in
+from labctl.topology.plan import Plan
+
+if TYPE_CHECKING:
+    from labctl.scenario.traffic import Flow
+
+
+class Context:
+    def __init__(self, lab: str, plan: Plan):
+        self.lab, self.plan = lab, plan
+        self.t0 = time.monotonic()
+        self.variables: dict[str, str] = {}
+        self.flows: dict[str, "Flow"] = {}
+        self._owners = {a: n.name for n in plan.nodes.values() for a in n.addresses()}
+
+    def now(self) -> float:
+        """Seconds since the scenario started."""
+        return time.monotonic() - self.t0
+
+    def run(self, node: str, command: list[str] | str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Run a command on a node and wait for it (a string is split like a shell would, without a shell)."""
+        argv = shlex.split(command) if isinstance(command, str) else command
+        try:
+            return run_in(self.lab, node, argv, timeout=timeout, plan=self.plan)
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            return subprocess.CompletedProcess(argv, 124, out, f"timed out after {timeout:g} s")
+
+    def popen(self, node: str, argv: list[str]) -> subprocess.Popen:
+        """Start a background command on a node; its output is read as text, line by line."""
+        return subprocess.Popen(node_argv(self.lab, node, argv, self.plan), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+    def address(self, target: str, family: int = 4) -> str:
+        """A node's primary address of that family (loopback first for routers); anything else unchanged."""
+        if target not in self.plan.nodes:
+            return target
+        found = [a for a in self.plan.node(target).addresses() if (":" in a) == (family == 6)]
+        return found[0] if found else target
+
+    def node_of(self, address: str) -> str | None:
+        """Which node owns an address."""
+        return self._owners.get(address)

@@ -1,0 +1,82 @@
+"""Faults a scenario injects: links down and up, impairments, node failures, killed processes."""
+from __future__ import annotations
+
+import signal
+
+from pydantic import Field, field_validator
+
+from labctl.runtime import lab
+from labctl.scenario.context import Context
+from labctl.scenario.steps import FaultStep, fault
+from labctl.topology.plan import Shaping
+from labctl.topology.schema import LinkParams
+
+
+class _LinkFault(FaultStep):
+    link: list[str] = Field(min_length=2, max_length=2, description="the two nodes the link joins")
+
+    def links(self) -> list[tuple[str, str]]:
+        return [(self.link[0], self.link[1])]
+
+
+@fault("link_down")
+class LinkDown(_LinkFault):
+    def inject(self, ctx: Context) -> str:
+        lab.set_link(ctx.lab, *self.link, up=False)
+        return f"link {'-'.join(self.link)} is down (both ends)"
+
+
+@fault("link_up")
+class LinkUp(_LinkFault):
+    def inject(self, ctx: Context) -> str:
+        lab.set_link(ctx.lab, *self.link, up=True)
+        return f"link {'-'.join(self.link)} is up, static routes restored"
+
+
+@fault("impair")
+class Impair(_LinkFault, LinkParams):
+    """New shaping for the link; keys left out mean none (impair with no keys clears it)."""
+
+    def inject(self, ctx: Context) -> str:
+        shaping = Shaping.from_params(self)
+        lab.impair(ctx.lab, *self.link, shaping)
+        return f"link {'-'.join(self.link)} shaped: {shaping.model_dump(exclude_none=True) or 'no shaping'}"
+
+
+class _NodeFault(FaultStep):
+    node_fields = ("node",)
+    node: str
+
+
+@fault("node_stop")
+class NodeStop(_NodeFault):
+    def inject(self, ctx: Context) -> str:
+        stopped = lab.stop_node(ctx.lab, self.node)
+        return f"{self.node} stopped: links down, {stopped} processes ended"
+
+
+@fault("node_start")
+class NodeStart(_NodeFault):
+    def inject(self, ctx: Context) -> str:
+        lab.start_node(ctx.lab, self.node)
+        return f"{self.node} started: links up, static routes restored"
+
+
+@fault("kill")
+class Kill(_NodeFault):
+    process: str = Field(description="the process's command name, as in ps -o comm")
+    signal: str = "TERM"
+
+    @field_validator("signal")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        name = value.upper().removeprefix("SIG")
+        if not hasattr(signal, f"SIG{name}"):
+            raise ValueError(f"unknown signal {value!r}; e.g. TERM, KILL, HUP, INT")
+        return name
+
+    def inject(self, ctx: Context) -> str:
+        count = lab.kill(ctx.lab, self.node, self.process, getattr(signal, f"SIG{self.signal}"))
+        if not count:
+            raise RuntimeError(f"no process named '{self.process}' runs on {self.node}")
+        return f"sent SIG{self.signal} to {count} '{self.process}' process(es) on {self.node}"

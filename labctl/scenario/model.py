@@ -1,0 +1,82 @@
+"""Results of running scenarios: plain data the reports read."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Series = list[tuple[float, float]]          # (seconds since the scenario started, value)
+
+
+@dataclass
+class Observation:
+    """One check of an assertion: did it hold, what was expected, what was seen, and the raw evidence."""
+
+    ok: bool
+    expected: str
+    observed: str
+    evidence: str = ""
+    series: dict[str, Series] = field(default_factory=dict)   # e.g. {"rtt ms": [...]}, plotted in HTML
+
+
+@dataclass
+class StepResult:
+    index: int
+    phase: Literal["setup", "steps", "teardown"]
+    kind: str                                # assert, fault, traffic, wait, exec, config
+    name: str
+    status: Literal["passed", "failed", "error", "done"]
+    started: float                           # seconds since the scenario started
+    duration: float
+    expected: str = ""
+    observed: str = ""
+    evidence: str = ""
+    attempts: int = 1
+    points: float | None = None
+    hint: str | None = None
+    series: dict[str, Series] = field(default_factory=dict)
+
+    @property
+    def is_check(self) -> bool:
+        return self.kind == "assert"
+
+
+@dataclass
+class TrafficRecord:
+    """Samples of a background flow, for plots: ping RTTs, iperf3 intervals, HTTP request times."""
+
+    id: str
+    kind: str
+    src: str
+    dst: str
+    started: float
+    stopped: float | None = None
+    series: dict[str, Series] = field(default_factory=dict)
+    output: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    file: str
+    lab: str
+    description: str = ""
+    started_at: float = 0.0                  # epoch seconds
+    duration: float = 0.0
+    steps: list[StepResult] = field(default_factory=list)
+    traffic: list[TrafficRecord] = field(default_factory=list)
+    error: str | None = None                 # the scenario could not run to the end
+    topology_svg: str = ""
+
+    @property
+    def checks(self) -> list[StepResult]:
+        return [s for s in self.steps if s.is_check]
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(s.status in ("passed", "done") for s in self.steps)
+
+    @property
+    def score(self) -> tuple[float, float]:
+        """Points earned and points possible, over the checks that carry points."""
+        graded = [s for s in self.checks if s.points is not None]
+        return sum(s.points for s in graded if s.status == "passed"), sum(s.points for s in graded)

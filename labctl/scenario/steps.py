@@ -1,0 +1,158 @@
+"""Step models of a scenario file. Each assertion and fault is a pydantic model registered under its name;
+a step's model is the registered one plus the keys every step of its kind has."""
+from __future__ import annotations
+
+from ipaddress import ip_address
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from labctl.scenario.model import Observation
+from labctl.topology.schema import _quantity
+
+if TYPE_CHECKING:
+    from labctl.scenario.context import Context
+
+
+def parse_seconds(value: Any) -> float:
+    """'500ms', '2s', '1m' (or a bare number of seconds) -> seconds."""
+    return _quantity(value, {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}, "s", "a duration")
+
+
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kind: ClassVar[str]
+    node_fields: ClassVar[tuple[str, ...]] = ()   # fields that name lab nodes, checked against the topology
+    name: str | None = None
+
+    def title(self) -> str:
+        """How reports name the step when the file gives no `name:`."""
+        args = " ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"name"}, exclude_none=True, exclude_unset=True,
+                                                               by_alias=True).items())
+        return f"{self.kind} {args}".strip()
+
+    def links(self) -> list[tuple[str, str]]:
+        """Links (as node pairs) the step acts on, checked against the topology."""
+        return []
+
+    def nodes(self) -> list[str]:
+        """The node names the step refers to (addresses and ${variables} in those fields are not names)."""
+        found = []
+        for field_name in self.node_fields:
+            value = getattr(self, field_name)
+            found += value if isinstance(value, list) else [value] if value else []
+        return [n for n in found if "${" not in n and not is_address(n)]
+
+
+def is_address(text: str) -> bool:
+    try:
+        ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+class AssertStep(Step):
+    """Keys every assertion has. Subclasses (one per assertion) add their own and implement check()."""
+
+    kind: ClassVar[str] = "assert"
+    assertion: ClassVar[str]
+    within: Seconds = Field(5.0, description="keep checking until it holds, for at most this long")
+    hold: Seconds | None = Field(None, alias="for", description="then it must keep holding this long")
+    points: float | None = Field(None, ge=0)
+    hint: str | None = None
+
+    def check(self, ctx: "Context") -> Observation:
+        raise NotImplementedError
+
+    def title(self) -> str:
+        return self.name or super().title().replace("assert ", f"{self.assertion} ", 1)
+
+
+class FaultStep(Step):
+    kind: ClassVar[str] = "fault"
+    fault: ClassVar[str]
+
+    def inject(self, ctx: "Context") -> str:
+        """Do it; return a line saying what was done."""
+        raise NotImplementedError
+
+    def title(self) -> str:
+        return self.name or super().title().replace("fault ", f"{self.fault} ", 1)
+
+
+ASSERTIONS: dict[str, type[AssertStep]] = {}
+FAULTS: dict[str, type[FaultStep]] = {}
+
+
+def _registrar(registry: dict, attribute: str):
+    def decorator(name: str):
+        def register(cls: type[Step]) -> type[Step]:
+            setattr(cls, attribute, name)
+            registry[name] = cls
+            return cls
+        return register
+    return decorator
+
+
+# Class decorators: @assertion("reach") registers the value of `assert:` in a step; @fault("link_down") of `fault:`.
+assertion = _registrar(ASSERTIONS, "assertion")
+fault = _registrar(FAULTS, "fault")
+
+
+class TrafficStep(Step):
+    kind: ClassVar[str] = "traffic"
+    node_fields = ("src", "dst")
+    action: Literal["start", "stop"]
+    id: str
+    type: Literal["ping", "iperf3", "http"] | None = None
+    src: str | None = Field(None, alias="from")
+    dst: str | None = Field(None, alias="to")
+    interval: Seconds = 0.1                    # ping and http: time between probes
+    duration: Seconds | None = None            # iperf3: stop by itself after this long
+    protocol: Literal["tcp", "udp"] = "tcp"    # iperf3
+    bandwidth: str | None = None               # iperf3 -b, e.g. 20M
+    port: int = Field(8080, ge=1, le=65535)    # http: the server port on `to`
+
+    @model_validator(mode="after")
+    def _start_needs_flow(self) -> "TrafficStep":
+        if self.action == "start" and not (self.type and self.src and self.dst):
+            raise ValueError("traffic: start needs type (ping, iperf3 or http), from and to")
+        return self
+
+
+class WaitStep(Step):
+    kind: ClassVar[str] = "wait"
+    seconds: Seconds | None = None
+    until: dict | None = None                  # an assertion step that must come to hold
+    timeout: Seconds = 30.0
+
+
+class ExecStep(Step):
+    kind: ClassVar[str] = "exec"
+    node_fields = ("node",)
+    node: str
+    cmd: str
+    capture: str | None = Field(None, description="store stdout in this variable: ${name} in later steps")
+    timeout: Seconds = 30.0
+
+
+class ConfigStep(Step):
+    kind: ClassVar[str] = "config"
+    node_fields = ("node",)
+    node: str
+    cmd: str | list[str]
+    timeout: Seconds = 30.0
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    topology: str | None = None
+    setup: list[dict] = []
+    steps: list[dict] = Field(min_length=1)
+    teardown: list[dict] = []

@@ -1,0 +1,117 @@
+"""The runner's timing semantics (within, for), step outcomes and variables, on a fake lab and a fake clock."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labctl.scenario import runner
+from labctl.scenario.context import Context
+from labctl.scenario.model import Observation, ScenarioResult
+from labctl.scenario.steps import AssertStep, assertion
+from labctl.topology import compile_plan, load_topology
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@assertion("fake_timeline")
+class FakeTimeline(AssertStep):
+    """Holds while the fake clock is inside [true_from, true_until)."""
+
+    true_from: float = 0.0
+    true_until: float = 1e9
+
+    def check(self, ctx: Context) -> Observation:
+        now = runner.clock()
+        runner.sleep(0.1)          # a check takes time, like a ping does
+        ok = self.true_from <= now < self.true_until
+        return Observation(ok, "true", f"{'true' if ok else 'false'} at {now:.1f}")
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(runner, "clock", clock)
+    monkeypatch.setattr(runner, "sleep", clock.sleep)
+    topo, source = load_topology(REPO / "topologies" / "demo.yml")
+    return clock, Context("demo", compile_plan(topo, source))
+
+
+def step(**kw) -> FakeTimeline:
+    return FakeTimeline.model_validate(kw)
+
+
+@pytest.mark.parametrize("true_from, within, status", [(0, 0, "passed"), (2.0, 5, "passed"), (6.0, 5, "failed"),
+                                                       (0.05, 0, "failed")])
+def test_within_waits_for_an_eventually_true_condition(fake, true_from, within, status):
+    clock, ctx = fake
+    result = runner.execute(ctx, step(true_from=true_from, within=within))
+    assert result.status == status
+    if status == "passed":
+        assert true_from <= clock.t < true_from + 1.0     # stopped checking soon after it became true
+    else:
+        assert clock.t >= within                          # and kept trying for the whole window
+
+
+def test_for_must_keep_holding(fake):
+    clock, ctx = fake
+    held = runner.execute(ctx, step(true_from=1, within=5, **{"for": 3}))
+    assert held.status == "passed" and held.expected.endswith("for 3 s")
+    assert clock.t >= 4
+    clock.t = 0
+    broke = runner.execute(ctx, step(true_from=1, true_until=2.5, within=5, **{"for": 3}))
+    assert broke.status == "failed"
+    assert broke.observed.startswith("stopped holding after 1.")
+
+
+def test_default_within_is_short_but_not_zero(fake):
+    clock, ctx = fake
+    assert runner.execute(ctx, step(true_from=3)).status == "passed"
+    assert runner.execute(ctx, step(true_from=60)).status == "failed"
+    assert clock.t < 20
+
+
+def test_error_stops_the_steps_but_not_the_teardown(fake, monkeypatch, tmp_path):
+    clock, ctx = fake
+    from labctl.scenario.load import load_scenario
+    calls = []
+
+    def fake_run(node, command, timeout=30):
+        calls.append((node, command[-1]))
+        import subprocess
+        code = 3 if "broken" in command[-1] else 0
+        return subprocess.CompletedProcess(command, code, f"out of {command[-1]}\n", "")
+
+    monkeypatch.setattr(ctx, "run", fake_run)
+    path = tmp_path / "s.yml"
+    path.write_text("""name: s
+steps:
+  - exec: h1
+    cmd: hostname
+    capture: who
+  - config: r1
+    cmd: ["echo ${who}", "broken"]
+  - exec: h1
+    cmd: never
+teardown:
+  - exec: h2
+    cmd: cleanup
+""")
+    loaded = load_scenario(path, ctx.plan)
+    result = ScenarioResult("s", str(path), "demo")
+    runner.run_steps(ctx, loaded, result, lambda *_: None)
+    assert [s.status for s in result.steps] == ["done", "error", "done"]
+    assert ("r1", "echo out of hostname") in calls and ("h1", "never") not in calls and ("h2", "cleanup") in calls
+    assert "`broken` exited 3" in result.error
+    assert not result.passed
