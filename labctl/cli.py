@@ -278,19 +278,21 @@ def _load_scenarios(paths: list[str], lab: str | None) -> list:
     return loaded
 
 
-def _run_all(loaded: list, lab: str | None, keep: bool) -> list:
+def _run_all(loaded: list, lab: str | None, keep: bool, name: str | None = None) -> list:
     from labctl.scenario import console
     from labctl.scenario.runner import run_scenario
     results = []
     for scenario in loaded:
         with console.progress(out, scenario.scenario.name) as listener:
-            results.append(run_scenario(scenario, lab, keep, listener))
+            results.append(run_scenario(scenario, lab, keep, listener, name))
     return results
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from labctl.scenario import console, report
-    results = _run_all(_load_scenarios(args.paths, args.lab), args.lab, args.keep)
+    if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
+        raise InputError([f"--name: {problem}"])
+    results = _run_all(_load_scenarios(args.paths, args.lab), args.lab, args.keep, args.name)
     for result in results:
         console.failures(out, result)
     console.summary(out, results)
@@ -381,6 +383,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="+", metavar="FILE|DIR")
     run.add_argument("--lab", help="run against this running lab instead of bringing the topology up")
     run.add_argument("--keep", action="store_true", help="leave the scenario's lab up afterwards")
+    run.add_argument("--name", help="name of the lab a scenario brings up (default: its topology's name)")
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     run.add_argument("--json", metavar="FILE", help="write the results as JSON")
     run.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")

@@ -29,14 +29,8 @@ def draw(plan: Plan) -> graphviz.Graph:
         label = "\n".join([node.name] + [a for a in node.loopback])
         graph.node(node.name, label, **_STYLE[node.kind])
     for link in plan.links:
-        extra = []
-        if link.shaping.rate_bps:
-            extra.append(f"{link.shaping.rate_bps / 1e6:g} Mbit/s")
-        if link.shaping.delay_ms:
-            extra.append(f"{link.shaping.delay_ms:g} ms")
-        if link.shaping.loss_pct:
-            extra.append(f"{link.shaping.loss_pct:g}% loss")
-        graph.edge(link.a.split(":")[0], link.b.split(":")[0], label=" ".join(extra),
+        label = link.shaping.describe() if link.shaping.is_shaped() else ""
+        graph.edge(link.a.split(":")[0], link.b.split(":")[0], label=label,
                    taillabel=_end_label(plan, link.a), headlabel=_end_label(plan, link.b))
     return graph
 

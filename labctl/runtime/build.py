@@ -26,8 +26,10 @@ from labctl.topology.plan import NodePlan, Plan, RoutePlan
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
+# no ICMP rate limits: a lab's traceroutes and pings must see every error a router sends
 _COMMON_SYSCTLS = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0",
-                   "net.ipv4.ping_group_range": "0 2147483647"}
+                   "net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.icmp_ratelimit": "0",
+                   "net.ipv6.icmp.ratelimit": "0"}
 SYSCTLS = {
     "host": _COMMON_SYSCTLS,
     "router": _COMMON_SYSCTLS | {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",

@@ -18,6 +18,9 @@ class _LinkFault(FaultStep):
     def links(self) -> list[tuple[str, str]]:
         return [(self.link[0], self.link[1])]
 
+    def title(self) -> str:
+        return self.name or f"{self.fault} {'-'.join(self.link)}"
+
 
 @fault("link_down")
 class LinkDown(_LinkFault):
@@ -37,15 +40,28 @@ class LinkUp(_LinkFault):
 class Impair(_LinkFault, LinkParams):
     """New shaping for the link; keys left out mean none (impair with no keys clears it)."""
 
+    @field_validator("mtu")
+    @classmethod
+    def _no_mtu(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("impair changes rate, delay, jitter, loss and queue; not the MTU of a running link")
+        return value
+
+    def title(self) -> str:
+        return self.name or f"impair {'-'.join(self.link)}: {Shaping.from_params(self).describe()}"
+
     def inject(self, ctx: Context) -> str:
         shaping = Shaping.from_params(self)
         lab.impair(ctx.lab, *self.link, shaping)
-        return f"link {'-'.join(self.link)} shaped: {shaping.model_dump(exclude_none=True) or 'no shaping'}"
+        return f"link {'-'.join(self.link)} now shaped: {shaping.describe()}"
 
 
 class _NodeFault(FaultStep):
     node_fields = ("node",)
     node: str
+
+    def title(self) -> str:
+        return self.name or f"{self.fault} {self.node}"
 
 
 @fault("node_stop")

@@ -131,8 +131,9 @@ def run_steps(ctx: Context, loaded: LoadedScenario, result: ScenarioResult, list
 
 
 def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool = False,
-                 listener: Listener = lambda *_: None) -> ScenarioResult:
-    """Run against the running lab `lab_name`, or bring up the scenario's topology (down again unless keep)."""
+                 listener: Listener = lambda *_: None, name: str | None = None) -> ScenarioResult:
+    """Run against the running lab `lab_name`, or bring up the scenario's topology as lab `name` (default: the
+    topology's name), down again unless keep."""
     from labctl.graph import draw
     from labctl.runtime import lab
     from labctl.runtime.state import load
@@ -144,7 +145,7 @@ def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool
         raise InputError([loaded.source.error((), "the scenario names no topology: add `topology:` or run it "
                                                   "against a running lab with --lab")])
     else:
-        plan = loaded.plan
+        plan = loaded.plan.model_copy(update={"name": name}) if name else loaded.plan
         lab.up(plan)
     result = ScenarioResult(scenario.name, loaded.path, plan.name, scenario.description, started_at=time.time())
     try:

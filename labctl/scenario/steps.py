@@ -117,6 +117,10 @@ class TrafficStep(Step):
     bandwidth: str | None = None               # iperf3 -b, e.g. 20M
     port: int = Field(8080, ge=1, le=65535)    # http: the server port on `to`
 
+    def title(self) -> str:
+        flow = f" ({self.type} {self.src} -> {self.dst})" if self.action == "start" else ""
+        return self.name or f"traffic {self.action} {self.id}{flow}"
+
     @model_validator(mode="after")
     def _start_needs_flow(self) -> "TrafficStep":
         if self.action == "start" and not (self.type and self.src and self.dst):
@@ -130,6 +134,11 @@ class WaitStep(Step):
     until: dict | None = None                  # an assertion step that must come to hold
     timeout: Seconds = 30.0
 
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        return f"wait until {self.until.title()}" if isinstance(self.until, Step) else f"wait {self.seconds or 0:g} s"
+
 
 class ExecStep(Step):
     kind: ClassVar[str] = "exec"
@@ -139,6 +148,9 @@ class ExecStep(Step):
     capture: str | None = Field(None, description="store stdout in this variable: ${name} in later steps")
     timeout: Seconds = 30.0
 
+    def title(self) -> str:
+        return self.name or f"exec on {self.node}: {self.cmd}"
+
 
 class ConfigStep(Step):
     kind: ClassVar[str] = "config"
@@ -146,6 +158,9 @@ class ConfigStep(Step):
     node: str
     cmd: str | list[str]
     timeout: Seconds = 30.0
+
+    def title(self) -> str:
+        return self.name or f"config {self.node}: {'; '.join([self.cmd] if isinstance(self.cmd, str) else self.cmd)}"
 
 
 class Scenario(BaseModel):

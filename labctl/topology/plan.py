@@ -65,6 +65,19 @@ class Shaping(BaseModel):
     def is_shaped(self) -> bool:
         return any(v is not None for k, v in self if k != "mtu")
 
+    def describe(self) -> str:
+        """'10 Mbit/s, 5 ms ± 1 ms, 1% loss, queue 50', or 'no shaping'."""
+        parts = []
+        if self.rate_bps:
+            parts.append(f"{self.rate_bps / 1e6:g} Mbit/s")
+        if self.delay_ms:
+            parts.append(f"{self.delay_ms:g} ms" + (f" ± {self.jitter_ms:g} ms" if self.jitter_ms else ""))
+        if self.loss_pct:
+            parts.append(f"{self.loss_pct:g}% loss")
+        if self.queue_packets:
+            parts.append(f"queue {self.queue_packets}")
+        return ", ".join(parts) or "no shaping"
+
 
 class LinkPlan(BaseModel):
     a: str                       # "node:interface"
