@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	@labctl demo
+	@mkdir -p out
+	@labctl run scenarios/smoke --html out/demo-smoke.html --junit out/demo-smoke.xml
+	@echo "HTML report of the smoke suite: $(CURDIR)/out/demo-smoke.html"
 
 test: setup
 	@$(PY) -m pytest -q -p no:cacheprovider

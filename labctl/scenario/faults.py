@@ -13,7 +13,15 @@ from labctl.topology.schema import LinkParams
 
 
 class _LinkFault(FaultStep):
+    links_key = ("link",)
     link: list[str] = Field(min_length=2, max_length=2, description="the two nodes the link joins")
+
+    @field_validator("link", mode="before")
+    @classmethod
+    def _pair(cls, value: object) -> object:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise ValueError("expected the two nodes the link joins, e.g. [r1, r2]")
+        return value
 
     def links(self) -> list[tuple[str, str]]:
         return [(self.link[0], self.link[1])]
@@ -86,9 +94,9 @@ class Kill(_NodeFault):
     @field_validator("signal")
     @classmethod
     def _known(cls, value: str) -> str:
-        name = value.upper().removeprefix("SIG")
-        if not hasattr(signal, f"SIG{name}"):
-            raise ValueError(f"unknown signal {value!r}; e.g. TERM, KILL, HUP, INT")
+        name = str(value).upper().removeprefix("SIG")
+        if f"SIG{name}" not in signal.Signals.__members__:      # not hasattr(): signal.SIG_IGN is no signal
+            raise ValueError("unknown signal; use a name such as TERM, KILL, HUP, INT, USR1")
         return name
 
     def inject(self, ctx: Context) -> str:

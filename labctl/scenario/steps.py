@@ -26,6 +26,7 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     kind: ClassVar[str]
     node_fields: ClassVar[tuple[str, ...]] = ()   # fields that name lab nodes, checked against the topology
+    links_key: ClassVar[tuple[str, ...]] = ()     # where links() comes from in the file, for error messages
     name: str | None = None
 
     def title(self) -> str:
@@ -38,13 +39,22 @@ class Step(BaseModel):
         """Links (as node pairs) the step acts on, checked against the topology."""
         return []
 
+    def node_refs(self) -> list[tuple[tuple, str]]:
+        """The node names the step refers to, each with its key path in the step as written in the file
+        (('from',), ('via', 1)); addresses and ${variables} in those fields are not names."""
+        found: list[tuple[tuple, str]] = []
+        for field_name in self.node_fields:
+            key = type(self).model_fields[field_name].alias or field_name
+            value = getattr(self, field_name)
+            if isinstance(value, list):
+                found += [((key, i), v) for i, v in enumerate(value)]
+            elif value:
+                found.append(((key,), value))
+        return [(key, n) for key, n in found if "${" not in n and not is_address(n)]
+
     def nodes(self) -> list[str]:
         """The node names the step refers to (addresses and ${variables} in those fields are not names)."""
-        found = []
-        for field_name in self.node_fields:
-            value = getattr(self, field_name)
-            found += value if isinstance(value, list) else [value] if value else []
-        return [n for n in found if "${" not in n and not is_address(n)]
+        return [name for _, name in self.node_refs()]
 
 
 def is_address(text: str) -> bool:
@@ -106,7 +116,7 @@ fault = _registrar(FAULTS, "fault")
 class TrafficStep(Step):
     kind: ClassVar[str] = "traffic"
     node_fields = ("src", "dst")
-    action: Literal["start", "stop"]
+    action: Literal["start", "stop"] = Field(alias="traffic")
     id: str
     type: Literal["ping", "iperf3", "http"] | None = None
     src: str | None = Field(None, alias="from")
@@ -123,14 +133,16 @@ class TrafficStep(Step):
 
     @model_validator(mode="after")
     def _start_needs_flow(self) -> "TrafficStep":
-        if self.action == "start" and not (self.type and self.src and self.dst):
-            raise ValueError("traffic: start needs type (ping, iperf3 or http), from and to")
+        missing = [key for key, value in (("type", self.type), ("from", self.src), ("to", self.dst)) if not value]
+        if self.action == "start" and missing:
+            raise ValueError(f"traffic: start needs type (ping, iperf3 or http), from and to; missing: "
+                             f"{', '.join(missing)}")
         return self
 
 
 class WaitStep(Step):
     kind: ClassVar[str] = "wait"
-    seconds: Seconds | None = None
+    seconds: Seconds | None = Field(None, alias="wait")     # `wait: 2s`
     until: dict | None = None                  # an assertion step that must come to hold
     timeout: Seconds = 30.0
 
@@ -143,7 +155,7 @@ class WaitStep(Step):
 class ExecStep(Step):
     kind: ClassVar[str] = "exec"
     node_fields = ("node",)
-    node: str
+    node: str = Field(alias="exec")
     cmd: str
     capture: str | None = Field(None, description="store stdout in this variable: ${name} in later steps")
     timeout: Seconds = 30.0
@@ -155,7 +167,7 @@ class ExecStep(Step):
 class ConfigStep(Step):
     kind: ClassVar[str] = "config"
     node_fields = ("node",)
-    node: str
+    node: str = Field(alias="config")
     cmd: str | list[str]
     timeout: Seconds = 30.0
 

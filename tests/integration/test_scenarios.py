@@ -1,0 +1,81 @@
+"""`labctl run` and `labctl check` on real labs: the bundled scenarios, failures, reports and grading."""
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from labctl.runtime.state import STATE_DIR
+from tests.integration.conftest import REPO, labctl
+
+SCENARIOS = REPO / "scenarios"
+HERE = Path(__file__).parent / "scenarios"
+
+
+def test_bundled_scenarios_pass_with_reports(tmp_path):
+    run = labctl("run", str(SCENARIOS / "smoke"), str(SCENARIOS / "failover"), "--name", "t-scn",
+                 "--junit", str(tmp_path / "r.xml"), "--json", str(tmp_path / "r.json"),
+                 "--html", str(tmp_path / "r.html"), timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    suites = ET.parse(tmp_path / "r.xml").getroot()
+    assert {s.get("name") for s in suites.iter("testsuite")} == {"demo-smoke", "static-failover"}
+    assert not list(suites.iter("failure")) and not list(suites.iter("error"))
+    results = json.loads((tmp_path / "r.json").read_text())
+    failover = next(s for s in results["scenarios"] if s["name"] == "static-failover")
+    outage = next(s for s in failover["steps"] if s["name"] == "failover cost at most 2 s of pings")
+    assert outage["status"] == "passed" and "longest gap" in outage["observed"]
+    html = (tmp_path / "r.html").read_text()
+    assert "traffic now goes through r3" in html and "data:image/png;base64," in html and "<svg" in html
+
+
+def test_wrong_expectation_fails_with_evidence():
+    run = labctl("run", str(HERE / "wrong-expectation.yml"), "--name", "t-wrong")
+    assert run.returncode == 1
+    out = run.stdout
+    assert "wrong-expectation: h1 cannot reach h4 (failed)" in out
+    assert "expected: h1 -> h4 (10.0.1.3): no reply over 3 pings" in out
+    assert "observed: 3/3 replies (0% loss)" in out
+    assert re.search(r"\| \[[\d.]+\] 64 bytes from 10.0.1.3", out)   # the raw ping output, no re-run needed
+    assert "1/2" in out and "FAILED" in out
+    assert not (STATE_DIR / "t-wrong").exists()
+
+
+def test_bad_scenario_exit_2_before_anything_runs(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(f"name: bad\ntopology: {REPO / 'topologies' / 'demo.yml'}\nsteps:\n"
+                   "  - assert: reach\n    from: h1\n    to: h9\n  - fault: link_down\n    link: [h1, h4]\n")
+    run = labctl("run", str(bad), "--name", "t-bad")
+    assert run.returncode == 2
+    assert f"{bad}:4: steps.0: unknown node 'h9'" in run.stderr
+    assert f"{bad}:7: steps.1: no link between 'h1' and 'h4'" in run.stderr
+    assert not (STATE_DIR / "t-bad").exists()
+
+
+def test_exercise_grading_before_and_after_the_fix():
+    labctl("up", str(SCENARIOS / "exercises" / "broken-route.yml"), "--name", "t-student", check=True)
+    try:
+        exercise = str(SCENARIOS / "exercises" / "missing-route.yml")
+        before = labctl("check", exercise, "--lab", "t-student", "--json")
+        assert before.returncode == 1
+        score = json.loads(before.stdout)
+        assert (score["score"], score["max"]) == (2, 10)
+        failed = [c for c in score["checks"] if c["status"] != "passed"]
+        assert all(c["hint"] for c in failed) and len(failed) == 3
+        labctl("exec", "t-student", "r2", "--", "ip", "route", "add", "192.168.1.0/24", "via", "10.0.12.1",
+               check=True)
+        after = labctl("check", exercise, "--lab", "t-student")
+        assert after.returncode == 0 and "score: 10/10" in after.stdout
+    finally:
+        labctl("down", "t-student", check=True)
+
+
+def test_keep_leaves_the_lab_up_and_lab_reuses_it():
+    smoke = str(SCENARIOS / "smoke" / "demo-smoke.yml")
+    labctl("run", smoke, "--name", "t-keep", "--keep", check=True, timeout=120)
+    try:
+        assert (STATE_DIR / "t-keep").exists()
+        labctl("run", smoke, "--lab", "t-keep", check=True, timeout=120)
+        assert (STATE_DIR / "t-keep").exists()          # a lab given with --lab is not taken down
+    finally:
+        labctl("down", "t-keep", check=True)
