@@ -2,6 +2,7 @@
 located at file:line, before anything runs."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class _Parser:
             return None
         kind = kinds[0]
         value, rest = raw[kind], {k: v for k, v in raw.items() if k != kind}
+        # traffic:, exec:, config: and `wait: 2s` are fields of their models (aliases), so messages name them
         if kind in ("assert", "fault"):
             registry = ASSERTIONS if kind == "assert" else FAULTS
             if value not in registry:
@@ -66,29 +68,30 @@ class _Parser:
                 return None
             return self.validate(registry[value], rest, loc)
         if kind == "traffic":
-            return self.validate(TrafficStep, rest | {"action": value}, loc)
+            return self.validate(TrafficStep, raw, loc)
         if kind in ("exec", "config"):
-            return self.validate(ExecStep if kind == "exec" else ConfigStep, rest | {"node": value}, loc)
+            return self.validate(ExecStep if kind == "exec" else ConfigStep, raw, loc)
         if isinstance(value, dict):                     # wait: {until: {assert: ...}, timeout: 20s}
             step = self.validate(WaitStep, value | rest, loc + (kind,))
             if step and step.until is not None:
                 step.until = self.step(step.until, loc + (kind, "until"))
                 if step.until is not None and not isinstance(step.until, AssertStep):
-                    self.fail(loc + (kind, "until"), "until: takes an assertion, e.g. {assert: reach, from: h1, to: h2}")
+                    self.fail(loc + (kind, "until"), f"expected an assertion, e.g. {{assert: reach, from: h1, to: h2}}"
+                                                     f" (got a {step.until.kind} step)")
             return step
-        return self.validate(WaitStep, rest | {"seconds": value}, loc)
+        return self.validate(WaitStep, raw, loc)
 
     def references(self, steps: list[tuple[tuple, Step]], plan: Plan) -> None:
         names = ", ".join(plan.nodes)
         for loc, step in steps:
-            for node in step.nodes():
+            for key, node in step.node_refs():
                 if node not in plan.nodes:
-                    self.fail(loc, f"unknown node '{node}'; nodes are: {names}")
+                    self.fail(loc + key, f"unknown node '{node}'; nodes are: {names}")
             for a, b in step.links():
                 if not plan.links_between(a, b):
-                    self.fail(loc, f"no link between '{a}' and '{b}' in the topology")
+                    self.fail(loc + step.links_key, f"no link between '{a}' and '{b}' in the topology")
             if isinstance(step, WaitStep) and isinstance(step.until, AssertStep):
-                self.references([(loc, step.until)], plan)
+                self.references([(loc + ("wait", "until"), step.until)], plan)
 
 
 def load_scenario(path: str | Path, plan: Plan | None = None) -> LoadedScenario:
@@ -110,11 +113,13 @@ def load_scenario(path: str | Path, plan: Plan | None = None) -> LoadedScenario:
                 loaded.phases[phase].append(step)
                 located.append(((phase, i), step))
     if scenario.topology:
-        loaded.topology = (Path(path).parent / scenario.topology).resolve()
+        shown = os.path.normpath(Path(path).parent / scenario.topology)    # relative to where we run, as `path` is
+        loaded.topology = Path(shown).resolve()
         if not loaded.topology.is_file():
-            parser.fail(("topology",), f"topology file {loaded.topology} does not exist")
+            parser.fail(("topology",), f"file not found: {shown} ('{scenario.topology}' is taken relative to "
+                                       f"the scenario file's folder)")
         else:
-            topo, topo_source = load_topology(loaded.topology)
+            topo, topo_source = load_topology(shown)
             loaded.plan = compile_plan(topo, topo_source)
     if parser.errors:
         raise InputError(parser.errors)

@@ -31,9 +31,12 @@ class Step(BaseModel):
 
     def title(self) -> str:
         """How reports name the step when the file gives no `name:`."""
-        args = " ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"name"}, exclude_none=True, exclude_unset=True,
-                                                               by_alias=True).items())
-        return f"{self.kind} {args}".strip()
+        return self.name or f"{self.kind} {self.given()}".strip()
+
+    def given(self, exclude: frozenset[str] = frozenset()) -> str:
+        """The keys the file gives, as 'key value' ('via r1 r2, count 5'), with YAML key names."""
+        values = self.model_dump(exclude={"name", *exclude}, exclude_none=True, exclude_unset=True, by_alias=True)
+        return ", ".join(f"{key} {_shown(value)}" for key, value in values.items())
 
     def links(self) -> list[tuple[str, str]]:
         """Links (as node pairs) the step acts on, checked against the topology."""
@@ -55,6 +58,12 @@ class Step(BaseModel):
     def nodes(self) -> list[str]:
         """The node names the step refers to (addresses and ${variables} in those fields are not names)."""
         return [name for _, name in self.node_refs()]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(map(_shown, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def is_address(text: str) -> bool:
@@ -79,7 +88,12 @@ class AssertStep(Step):
         raise NotImplementedError
 
     def title(self) -> str:
-        return self.name or super().title().replace("assert ", f"{self.assertion} ", 1)
+        return self.name or f"{self.assertion} {self.subject()}".strip()
+
+    def subject(self) -> str:
+        """What is checked, for titles: 'h1 -> h4 via r1, r2'. By default the assertion's own keys as given;
+        not within, for, points or hint, which say how it is checked and graded."""
+        return self.given(frozenset({"within", "hold", "points", "hint"}))
 
 
 class FaultStep(Step):
@@ -91,7 +105,7 @@ class FaultStep(Step):
         raise NotImplementedError
 
     def title(self) -> str:
-        return self.name or super().title().replace("fault ", f"{self.fault} ", 1)
+        return self.name or f"{self.fault} {self.given()}".strip()
 
 
 ASSERTIONS: dict[str, type[AssertStep]] = {}

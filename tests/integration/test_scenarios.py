@@ -79,3 +79,9 @@ def test_keep_leaves_the_lab_up_and_lab_reuses_it():
         assert (STATE_DIR / "t-keep").exists()          # a lab given with --lab is not taken down
     finally:
         labctl("down", "t-keep", check=True)
+
+
+def test_every_fault_takes_effect():
+    run = labctl("run", str(HERE / "faults.yml"), "--name", "t-faults", timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("PASS") == 5 and "FAIL" not in run.stdout and "ERROR" not in run.stdout

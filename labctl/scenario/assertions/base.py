@@ -29,6 +29,10 @@ class FromTo(AssertStep):
     dst: str = Field(alias="to", description="a node (its primary address is used) or an address")
     family: Literal[4, 6] = 4
 
+    def subject(self) -> str:
+        """'h1 -> h4', 'h1 -> h4 (IPv6)'"""
+        return f"{self.src} -> {self.dst}" + (" (IPv6)" if self.family == 6 else "")
+
     def target(self, ctx: Context) -> str:
         return ctx.address(self.dst, self.family)
 

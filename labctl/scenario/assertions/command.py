@@ -20,6 +20,9 @@ class Command(AssertStep):
     not_contains: str | None = None
     matches: str | None = Field(None, description="a regular expression searched in the output")
 
+    def subject(self) -> str:
+        return f"on {self.node}: {self.cmd}"
+
     def check(self, ctx: Context) -> Observation:
         done = ctx.run(self.node, ["sh", "-c", self.cmd])
         output = done.stdout + done.stderr

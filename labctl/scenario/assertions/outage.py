@@ -22,6 +22,11 @@ class Outage(AssertStep):
             raise ValueError("give max (the longest gap allowed), min (a gap that must happen), or both")
         return self
 
+    def subject(self) -> str:
+        bounds = ([f"at least {self.min_gap:g} s"] if self.min_gap is not None else []) + \
+                 ([f"at most {self.max_gap:g} s"] if self.max_gap is not None else [])
+        return f"of traffic {self.stream}: {' and '.join(bounds)}"
+
     def check(self, ctx: Context) -> Observation:
         flow = ctx.flows.get(self.stream)
         if not isinstance(flow, traffic.PingFlow):

@@ -32,6 +32,10 @@ class Path(FromTo):
     avoid: list[str] = Field([], description="nodes the path must not pass")
     max_hops: int = Field(16, ge=1, le=64)
 
+    def subject(self) -> str:
+        return (super().subject() + (f" via {', '.join(self.via)}" if self.via else "")
+                + (f" avoiding {', '.join(self.avoid)}" if self.avoid else ""))
+
     def check(self, ctx: Context) -> Observation:
         target = self.target(ctx)
         argv = ["traceroute", f"-{self.family}", "-n", "-N", "1", "-q", "1", "-w", "1", "-m", str(self.max_hops),

@@ -20,6 +20,9 @@ class _Ping(FromTo):
 class Reach(_Ping):
     max_loss: Percent = Field(0.0, description="percent of the pings that may go unanswered")
 
+    def subject(self) -> str:
+        return super().subject() + (f", at most {self.max_loss:g}% loss" if self.max_loss else "")
+
     def check(self, ctx: Context) -> Observation:
         out, evidence = run_ping(ctx, self.src, self.target(ctx), self.count, INTERVAL, self.family)
         limit = "no loss" if self.max_loss == 0 else f"at most {self.max_loss:g}% loss"
@@ -31,6 +34,9 @@ class Reach(_Ping):
 @assertion("no_reach")
 class NoReach(_Ping):
     min_loss: Percent = Field(100.0, description="percent of the pings that must go unanswered at least")
+
+    def subject(self) -> str:
+        return super().subject() + (f", at least {self.min_loss:g}% loss" if self.min_loss != 100 else "")
 
     def check(self, ctx: Context) -> Observation:
         out, evidence = run_ping(ctx, self.src, self.target(ctx), self.count, INTERVAL, self.family)

@@ -25,6 +25,10 @@ class Rtt(FromTo):
         given = {"p50": self.p50, "p95": self.p95, "p99": self.p99, "max": self.max_rtt}
         return {name: value * 1000 for name, value in given.items() if value is not None}
 
+    def subject(self) -> str:
+        limits = ", ".join(f"{name} at most {value:g} ms" for name, value in self.limits().items())
+        return super().subject() + (f": {limits}" if limits else "")
+
     def check(self, ctx: Context) -> Observation:
         clock = Clock(ctx)
         out, evidence = run_ping(ctx, self.src, self.target(ctx), self.count, self.interval, self.family)

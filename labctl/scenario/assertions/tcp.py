@@ -33,6 +33,9 @@ class Tcp(FromTo):
     expect: Literal["open", "refused", "blocked"] = "open"
     timeout: Seconds = Field(2.0, gt=0, description="how long a connect may take before the port counts as blocked")
 
+    def subject(self) -> str:
+        return f"{super().subject()} port {self.port} {self.expect}"
+
     def check(self, ctx: Context) -> Observation:
         argv = ["python3", "-c", CONNECT, self.target(ctx), str(self.port), f"{self.timeout:g}"]
         done = ctx.run(self.src, argv, timeout=self.timeout + 10)

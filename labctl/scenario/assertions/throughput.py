@@ -23,6 +23,12 @@ class Throughput(FromTo):
     max_rate: Mbps | None = Field(None, alias="max", description="Mbit/s (or a rate: 1gbit)")
     port: int = Field(5201, ge=1, le=65535)
 
+    def subject(self) -> str:
+        bounds = ([f"at least {self.min_rate:g}"] if self.min_rate is not None else []) + \
+                 ([f"at most {self.max_rate:g}"] if self.max_rate is not None else [])
+        return super().subject() + (f" {self.protocol.upper()}" if self.protocol == "udp" else "") + \
+            (f": {' and '.join(bounds)} Mbit/s" if bounds else "")
+
     def expected(self, ctx: Context) -> str:
         bounds = ([f"at least {self.min_rate:g}"] if self.min_rate is not None else []) + \
                  ([f"at most {self.max_rate:g}"] if self.max_rate is not None else [])
