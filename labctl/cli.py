@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from labctl.errors import InputError, LabctlError
+from labctl.errors import InputError, LabctlError, LabError
 from labctl.topology import Plan, compile_plan, load_topology
 from labctl.topology.validate import LAB_NAME, name_problem
 
@@ -273,26 +273,38 @@ def _load_scenarios(paths: list[str], lab: str | None) -> list:
             loaded.append(load_scenario(path, plan))
         except InputError as exc:
             problems += exc.messages
+            continue
+        if not lab and loaded[-1].plan is None:      # found now, not after the scenarios before it have run
+            problems.append(loaded[-1].source.error((), "the scenario names no topology: add `topology:` or run it "
+                                                        "against a running lab with --lab"))
     if problems:
         raise InputError(problems)
     return loaded
 
 
-def _run_all(loaded: list, lab: str | None, keep: bool, name: str | None = None) -> list:
+def _run_all(loaded: list, lab: str | None, keep: bool, name: str | None = None) -> tuple[list, bool]:
+    """Run each scenario; one whose lab cannot be built is recorded as such and the suite goes on.
+    Returns the results and whether every lab could be built."""
     from labctl.scenario import console
+    from labctl.scenario.model import ScenarioResult
     from labctl.scenario.runner import run_scenario
-    results = []
+    results, built = [], True
     for scenario in loaded:
         with console.progress(out, scenario.scenario.name) as listener:
-            results.append(run_scenario(scenario, lab, keep, listener, name))
-    return results
+            try:
+                results.append(run_scenario(scenario, lab, keep, listener, name))
+            except LabError as exc:
+                built = False
+                results.append(ScenarioResult(scenario.scenario.name, scenario.path, name or lab or "-",
+                                              scenario.scenario.description, error=f"the lab could not be built: {exc}"))
+    return results, built
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from labctl.scenario import console, report
     if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
         raise InputError([f"--name: {problem}"])
-    results = _run_all(_load_scenarios(args.paths, args.lab), args.lab, args.keep, args.name)
+    results, built = _run_all(_load_scenarios(args.paths, args.lab), args.lab, args.keep, args.name)
     for result in results:
         console.failures(out, result)
     console.summary(out, results)
@@ -301,7 +313,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if path:
             write(results, path)
             out.print(f"wrote {path}")
-    return 0 if all(r.passed for r in results) else 1
+    return 2 if not built else 0 if all(r.passed for r in results) else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -312,7 +324,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         result = run_scenario(loaded, args.lab)
         print(json.dumps(console.score_json(result), indent=1))
     else:
-        [result] = _run_all([loaded], args.lab, False)
+        [result] = _run_all([loaded], args.lab, False)[0]
         console.score(out, result)
     return 0 if result.passed else 1
 

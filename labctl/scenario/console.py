@@ -10,7 +10,7 @@ from rich.table import Table
 from labctl.scenario.model import ScenarioResult, StepResult
 from labctl.scenario.runner import Listener
 
-_MARK = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "error": "[red]ERROR[/]", "done": "[dim]done[/]"}
+_MARK = {"passed": "[green]PASS [/]", "failed": "[red]FAIL [/]", "error": "[red]ERROR[/]", "done": "[dim]done [/]"}
 EVIDENCE_LINES = 25
 
 

@@ -103,9 +103,6 @@ class Kill(_NodeFault):
         return self.name or f"kill {self.process} on {self.node}" + (f" (SIG{self.signal})" if self.signal != "TERM"
                                                                       else "")
 
-    def title(self) -> str:
-        return self.name or f"kill {self.process} on {self.node}"
-
     def inject(self, ctx: Context) -> str:
         count = lab.kill(ctx.lab, self.node, self.process, getattr(signal, f"SIG{self.signal}"))
         if not count:

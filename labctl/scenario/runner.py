@@ -56,6 +56,9 @@ def substitute(step: Step, variables: dict[str, str]) -> Step:
             updates[name] = Template(value).safe_substitute(variables)
         elif isinstance(value, list) and any(isinstance(v, str) and "${" in v for v in value):
             updates[name] = [Template(v).safe_substitute(variables) if isinstance(v, str) else v for v in value]
+        elif isinstance(value, Step):                   # the assertion of `wait: {until: ...}`
+            if (inner := substitute(value, variables)) is not value:
+                updates[name] = inner
     return step.model_copy(update=updates) if updates else step
 
 

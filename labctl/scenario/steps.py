@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from labctl.scenario.model import Observation
 from labctl.topology.schema import _quantity
@@ -160,6 +160,12 @@ class WaitStep(Step):
     until: dict | None = None                  # an assertion step that must come to hold
     timeout: Seconds = 30.0
 
+    @model_validator(mode="after")
+    def _something_to_wait_for(self) -> "WaitStep":
+        if self.seconds is None and self.until is None:
+            raise ValueError("wait needs a duration (wait: 2s) or a condition (wait: {until: {assert: ...}})")
+        return self
+
     def title(self) -> str:
         if self.name:
             return self.name
@@ -195,5 +201,12 @@ class Scenario(BaseModel):
     description: str = ""
     topology: str | None = None
     setup: list[dict] = []
-    steps: list[dict] = Field(min_length=1)
+    steps: list[dict]
     teardown: list[dict] = []
+
+    @field_validator("steps")
+    @classmethod
+    def _not_empty(cls, value: list[dict]) -> list[dict]:
+        if not value:
+            raise ValueError("a scenario needs at least one step")
+        return value

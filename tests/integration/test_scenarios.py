@@ -47,8 +47,8 @@ def test_bad_scenario_exit_2_before_anything_runs(tmp_path):
                    "  - assert: reach\n    from: h1\n    to: h9\n  - fault: link_down\n    link: [h1, h4]\n")
     run = labctl("run", str(bad), "--name", "t-bad")
     assert run.returncode == 2
-    assert f"{bad}:4: steps.0: unknown node 'h9'" in run.stderr
-    assert f"{bad}:7: steps.1: no link between 'h1' and 'h4'" in run.stderr
+    assert f"{bad}:6: steps.0.to: unknown node 'h9'" in run.stderr
+    assert f"{bad}:8: steps.1.link: no link between 'h1' and 'h4'" in run.stderr
     assert not (STATE_DIR / "t-bad").exists()
 
 
@@ -85,3 +85,14 @@ def test_every_fault_takes_effect():
     run = labctl("run", str(HERE / "faults.yml"), "--name", "t-faults", timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("PASS") == 5 and "FAIL" not in run.stdout and "ERROR" not in run.stdout
+
+
+def test_a_lab_that_cannot_be_built_is_reported_and_exit_2(tmp_path):
+    labctl("up", str(REPO / "topologies" / "demo.yml"), "--name", "t-taken", check=True)
+    try:
+        run = labctl("run", str(SCENARIOS / "smoke"), "--name", "t-taken", "--json", str(tmp_path / "r.json"))
+        assert run.returncode == 2
+        [scenario] = json.loads((tmp_path / "r.json").read_text())["scenarios"]
+        assert "could not be built" in scenario["error"] and "already up" in scenario["error"]
+    finally:
+        labctl("down", "t-taken", check=True)
