@@ -26,9 +26,10 @@ from labctl.topology.plan import NodePlan, Plan, RoutePlan
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
-# no ICMP rate limits: a lab's traceroutes and pings must see every error a router sends
+# No ICMP rate limits, so a lab's traceroutes see every hop. For IPv4 the rate mask is cleared rather than the
+# rate set to 0: a zero rate also drains the per-host budget the kernel keeps for "net unreachable" errors.
 _COMMON_SYSCTLS = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0",
-                   "net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.icmp_ratelimit": "0",
+                   "net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.icmp_ratemask": "0",
                    "net.ipv6.icmp.ratelimit": "0"}
 SYSCTLS = {
     "host": _COMMON_SYSCTLS,
