@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from labctl.scenario.model import ScenarioResult, StepResult
@@ -16,24 +17,28 @@ EVIDENCE_LINES = 25
 
 @contextmanager
 def progress(console: Console, scenario: str) -> Iterator[Listener]:
-    """A listener that shows the running step (with a live timer on a terminal) and prints each finished one."""
-    status = console.status("") if console.is_terminal else None
-    if status:
-        status.start()
+    """A listener that shows the running step with its elapsed time (on a terminal) and prints each finished one."""
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                   transient=True) if console.is_terminal else None
+    running: list[TaskID] = []
 
     def listener(event: str, step: StepResult) -> None:
-        if event == "start" and status:
-            status.update(f"[bold]{scenario}[/] step {step.index}: {step.name}")
+        if event == "start" and bar:
+            running.append(bar.add_task(f"[bold]{scenario}[/] step {step.index}: {step.name}", total=None))
         elif event == "end":
+            if bar and running:
+                bar.remove_task(running.pop())
             detail = f" [dim]- {step.observed}[/]" if step.status != "passed" and step.observed else ""
             console.print(f"  {_MARK[step.status]} {step.started:6.1f}s  {step.name} "
                           f"[dim]({step.duration:.1f}s)[/]{detail}", highlight=False)
+    console.print(f"[bold]{scenario}[/]")
+    if bar:
+        bar.start()
     try:
-        console.print(f"[bold]{scenario}[/]")
         yield listener
     finally:
-        if status:
-            status.stop()
+        if bar:
+            bar.stop()
 
 
 def failures(console: Console, result: ScenarioResult) -> None:
