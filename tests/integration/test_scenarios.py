@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from labctl.runtime.state import STATE_DIR
-from tests.integration.conftest import REPO, labctl
+from tests.integration.conftest import LABCTL, REPO, labctl
 
 SCENARIOS = REPO / "scenarios"
 HERE = Path(__file__).parent / "scenarios"
@@ -96,3 +99,16 @@ def test_a_lab_that_cannot_be_built_is_reported_and_exit_2(tmp_path):
         assert "could not be built" in scenario["error"] and "already up" in scenario["error"]
     finally:
         labctl("down", "t-taken", check=True)
+
+
+def test_ctrl_c_during_a_run_stops_traffic_and_removes_the_lab():
+    run = subprocess.Popen(LABCTL + ["run", str(SCENARIOS / "smoke"), "--name", "t-intr"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not (STATE_DIR / "t-intr").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3)                   # in the middle of the steps, with background traffic running
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, output
+    assert not (STATE_DIR / "t-intr").exists()       # and the leak check finds no process left behind
