@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from labctl.errors import InputError, LabctlError, LabError
+from labctl.errors import InputError, LabctlError
 from labctl.topology import Plan, compile_plan, load_topology
 from labctl.topology.validate import LAB_NAME, name_problem
 
@@ -248,63 +248,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scenario_files(paths: list[str]) -> list[Path]:
-    """Files as given; directories contribute their *.yml files that have `steps:` (a suite)."""
-    from labctl.topology.loader import load_yaml
-    files = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            candidates = sorted([*path.glob("*.yml"), *path.glob("*.yaml")])
-            files += [f for f in candidates if "steps" in load_yaml(f).data]
-        else:
-            files.append(path)
-    if not files:
-        raise InputError([f"{', '.join(paths)}: no scenario files (YAML files with steps:)"])
-    return files
-
-
-def _load_scenarios(paths: list[str], lab: str | None) -> list:
-    from labctl.runtime.state import load
-    from labctl.scenario.load import load_scenario
-    plan = load(lab)[1] if lab else None
-    loaded, problems = [], []
-    for path in _scenario_files(paths):
-        try:
-            loaded.append(load_scenario(path, plan))
-        except InputError as exc:
-            problems += exc.messages
-            continue
-        if not lab and loaded[-1].plan is None:      # found now, not after the scenarios before it have run
-            problems.append(loaded[-1].source.error((), "the scenario names no topology: add `topology:` or run it "
-                                                        "against a running lab with --lab"))
-    if problems:
-        raise InputError(problems)
-    return loaded
-
-
-def _run_all(loaded: list, lab: str | None, keep: bool, name: str | None = None) -> tuple[list, bool]:
-    """Run each scenario; one whose lab cannot be built is recorded as such and the suite goes on.
-    Returns the results and whether every lab could be built."""
-    from labctl.scenario import console
-    from labctl.scenario.model import ScenarioResult
-    from labctl.scenario.runner import run_scenario
-    results, built = [], True
-    for scenario in loaded:
-        with console.progress(out, scenario.scenario.name) as listener:
-            try:
-                results.append(run_scenario(scenario, lab, keep, listener, name))
-            except LabError as exc:
-                built = False
-                results.append(ScenarioResult(scenario.scenario.name, scenario.path, name or lab or "-",
-                                              scenario.scenario.description, error=f"the lab could not be built: {exc}"))
-    return results, built
+def _run_suite(paths: list[str], lab: str | None, keep: bool = False, name: str | None = None):
+    from labctl.scenario import console, suite
+    if name and (problem := name_problem(name, "lab", LAB_NAME)):
+        raise InputError([f"--name: {problem}"])
+    return suite.run_all(suite.load_all(paths, lab), lab, keep, name, lambda title: console.progress(out, title))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from labctl.scenario import console, report
-    if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
-        raise InputError([f"--name: {problem}"])
-    results, built = _run_all(_load_scenarios(args.paths, args.lab), args.lab, args.keep, args.name)
+    results, built = _run_suite(args.paths, args.lab, args.keep, args.name)
     for result in results:
         console.failures(out, result)
     console.summary(out, results)
@@ -317,14 +270,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from labctl.scenario import console
+    from labctl.scenario import console, suite
     from labctl.scenario.runner import run_scenario
-    [loaded] = _load_scenarios([args.file], args.lab)
     if args.json:
+        [loaded] = suite.load_all([args.file], args.lab)
         result = run_scenario(loaded, args.lab)
         print(json.dumps(console.score_json(result), indent=1))
     else:
-        [result] = _run_all([loaded], args.lab, False)[0]
+        [result] = _run_suite([args.file], args.lab)[0]
         console.score(out, result)
     return 0 if result.passed else 1
 

@@ -55,7 +55,7 @@ def preflight(plan: Plan) -> None:
 
 
 @contextmanager
-def _no_interrupt() -> Iterator[None]:
+def no_interrupt() -> Iterator[None]:
     """Let a teardown finish even if the user presses Ctrl-C again."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -184,7 +184,7 @@ def build(plan: Plan, progress: Progress = lambda *_: None) -> LabState:
     except BaseException as exc:
         log.debug("build of %s failed: %r; rolling back", plan.name, exc)
         builder.close()
-        with _no_interrupt():
+        with no_interrupt():
             destroy(state)
         if isinstance(exc, (NetlinkError, OSError)):
             raise LabError(f"building lab '{plan.name}' failed: {exc}") from exc

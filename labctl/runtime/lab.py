@@ -10,7 +10,7 @@ from pathlib import Path
 from labctl.errors import LabError
 from labctl.impair import tc
 from labctl.runtime import netns
-from labctl.runtime.build import Progress, _no_interrupt, build, destroy, install_routes, wait_until_up
+from labctl.runtime.build import Progress, no_interrupt, build, destroy, install_routes, wait_until_up
 from labctl.runtime.probe import probe
 from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
 from labctl.topology.plan import Plan, Shaping
@@ -30,7 +30,7 @@ def up(plan: Plan, progress: Progress = lambda *_: None) -> LabState:
 def down(lab: str) -> None:
     require_root("labctl down")
     state, _ = load(lab)
-    with _no_interrupt():
+    with no_interrupt():
         destroy(state)
 
 
@@ -44,7 +44,7 @@ def clean() -> list[str]:
         except LabError:    # a crash right after claiming the name: nothing was created yet
             shutil.rmtree(folder, ignore_errors=True)
             continue
-        with _no_interrupt():
+        with no_interrupt():
             destroy(state)
         removed.append(folder.name)
     return removed

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl.cli import _scenario_files
+from labctl.scenario.suite import scenario_files
 from labctl.scenario.assertions.command import Command
 from labctl.scenario.assertions.outage import Outage
 from labctl.scenario.assertions.path import Path as PathAssertion
@@ -253,7 +253,7 @@ BUNDLED = ["scenarios/smoke/demo-smoke.yml", "scenarios/failover/static-failover
 
 def test_suites_are_the_yaml_files_with_steps(monkeypatch):
     monkeypatch.chdir(REPO)        # topology files beside the scenarios (two-paths.yml, broken-route.yml) are skipped
-    assert sorted(map(str, _scenario_files(["scenarios/smoke", "scenarios/failover", "scenarios/exercises"]))) == \
+    assert sorted(map(str, scenario_files(["scenarios/smoke", "scenarios/failover", "scenarios/exercises"]))) == \
         sorted(BUNDLED)
 
 
