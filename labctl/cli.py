@@ -180,6 +180,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from labctl.topology.loader import load_yaml
+    if "steps" in load_yaml(args.file).data:
+        from labctl.scenario.load import load_scenario
+        loaded = load_scenario(args.file)
+        counts = ", ".join(f"{len(steps)} {phase}" for phase, steps in loaded.phases.items() if steps)
+        out.print(f"{args.file}: valid scenario: {counts}" +
+                  (f"; topology {loaded.topology}" if loaded.topology else ""))
+        return 0
     topo, source = load_topology(args.file)
     plan = compile_plan(topo, source)
     if args.plan:
@@ -335,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", required=True, help="out.svg, out.png, out.pdf or out.dot")
     graph.set_defaults(func=cmd_graph)
 
-    val = sub.add_parser("validate", help="check a topology file without building it")
+    val = sub.add_parser("validate", help="check a topology or scenario file without building or running it")
     val.add_argument("file")
     val.add_argument("--plan", action="store_true", help="print the compiled plan as JSON")
     val.set_defaults(func=cmd_validate)

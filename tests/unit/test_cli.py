@@ -40,3 +40,10 @@ def test_unknown_argument_is_a_usage_error(capsys):
     except SystemExit as exc:
         assert exc.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_validate_a_scenario(capsys):
+    assert main(["validate", str(REPO / "scenarios" / "failover" / "static-failover.yml")]) == 0
+    assert "valid scenario: 11 steps" in capsys.readouterr().out
+    assert main(["validate", str(REPO / "tests" / "scenario_errors" / "unknown_node.yml")]) == 2
+    assert "steps.0.from: unknown node 'h9'" in capsys.readouterr().err
