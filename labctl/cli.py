@@ -22,9 +22,14 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _plan_from(args: argparse.Namespace) -> Plan:
-    if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
+def _check_lab_name(name: str | None) -> None:
+    """--name, where given, must be a valid lab name."""
+    if name and (problem := name_problem(name, "lab", LAB_NAME)):
         raise InputError([f"--name: {problem}"])
+
+
+def _plan_from(args: argparse.Namespace) -> Plan:
+    _check_lab_name(args.name)
     if args.mininet and args.file:
         raise InputError(["labctl up: give a topology file or --mininet SPEC, not both"])
     if args.mininet:
@@ -232,8 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from labctl.runtime.commands import ping_all
     topo, source = load_topology(args.file)
     plan = compile_plan(topo, source, name=args.name)
-    if args.name and (problem := name_problem(args.name, "lab", LAB_NAME)):
-        raise InputError([f"--name: {problem}"])
+    _check_lab_name(args.name)
     out.print(f"bringing up [bold]{plan.name}[/] from {args.file}")
     _bring_up(plan)
     try:
@@ -258,8 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _run_suite(paths: list[str], lab: str | None, keep: bool = False, name: str | None = None):
     from labctl.scenario import console, suite
-    if name and (problem := name_problem(name, "lab", LAB_NAME)):
-        raise InputError([f"--name: {problem}"])
+    _check_lab_name(name)
     return suite.run_all(suite.load_all(paths, lab), lab, keep, name, lambda title: console.progress(out, title))
 
 

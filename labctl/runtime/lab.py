@@ -13,7 +13,7 @@ from labctl.runtime import netns
 from labctl.runtime.build import Progress, no_interrupt, build, destroy, install_routes, wait_until_up
 from labctl.runtime.probe import probe
 from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
-from labctl.topology.plan import Plan, Shaping
+from labctl.topology.plan import LinkPlan, Plan, Shaping
 
 
 def require_root(action: str) -> None:
@@ -50,13 +50,18 @@ def clean() -> list[str]:
     return removed
 
 
+def _links_between(lab: str, plan: Plan, a: str, b: str) -> list[LinkPlan]:
+    links = plan.links_between(a, b)
+    if not links:
+        raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
+    return links
+
+
 def set_link(lab: str, a: str, b: str, up: bool) -> int:
     """Bring every link between nodes a and b down or up (both ends); on up, restore their static routes,
     which the kernel dropped with the interfaces. Returns how many links changed."""
     _, plan = load(lab)
-    links = plan.links_between(a, b)
-    if not links:
-        raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
+    links = _links_between(lab, plan, a, b)
     ends = [end for link in links for end in link.ends()]
     sockets = {node: netns.socket(netns_name(lab, node)) for node, _ in ends}
     try:
@@ -115,14 +120,10 @@ def status(lab: str) -> tuple[LabState, list[NodeStatus]]:
     return state, nodes
 
 
-
-
 def impair(lab: str, a: str, b: str, shaping: Shaping) -> int:
     """Replace the shaping of every link between a and b (both ends). Returns how many links changed."""
     _, plan = load(lab)
-    links = plan.links_between(a, b)
-    if not links:
-        raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
+    links = _links_between(lab, plan, a, b)
     caps = probe()
     if problems := tc.unsupported(shaping, caps):
         raise LabError(f"cannot impair {a}-{b}: " + "; ".join(problems))
@@ -139,10 +140,10 @@ def _neighbours(plan: Plan, node: str) -> list[str]:
 
 def stop_node(lab: str, node: str) -> int:
     """A node fails: all its links go down and every process in its namespace stops. Returns the process count."""
-    state, plan = load(lab)
+    _, plan = load(lab)
     for neighbour in _neighbours(plan, node):
         set_link(lab, node, neighbour, up=False)
-    pids = netns.pids_in({netns.inode(netns_name(lab, node))})
+    pids = _node_pids(lab, node)
     netns.stop_processes(pids)
     return len(pids)
 
@@ -157,10 +158,14 @@ def start_node(lab: str, node: str) -> None:
 def kill(lab: str, node: str, process: str, sig: int = signal.SIGTERM) -> int:
     """Send `sig` to the processes named `process` (their command name) in the node. Returns how many."""
     load(lab)
-    pids = [p for p in netns.pids_in({netns.inode(netns_name(lab, node))}) if _comm(p) == process]
+    pids = [p for p in _node_pids(lab, node) if _comm(p) == process]
     for pid in pids:
         os.kill(pid, sig)
     return len(pids)
+
+
+def _node_pids(lab: str, node: str) -> list[int]:
+    return netns.pids_in({netns.inode(netns_name(lab, node))})
 
 
 def _comm(pid: int) -> str:

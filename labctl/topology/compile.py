@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, ip_address, ip_interface, ip_network
+from ipaddress import IPv4Network, ip_address, ip_network
 
 from labctl.errors import InputError
 from labctl.topology import routing
@@ -297,8 +297,9 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
 
     hosts = []
     for n, node in nodes.items():
-        for family in (lambda a: ":" not in a, lambda a: ":" in a):
-            hosts += [(a, n) for a in [a for a in node.addresses() if family(a)][:1]]
+        addresses = node.addresses()
+        for six in (False, True):      # the node's name: its first IPv4 and its first IPv6 address
+            hosts += [(a, n) for a in addresses if (":" in a) == six][:1]
         for intf in node.interfaces:
             hosts += [(a.split("/")[0], f"{n}-{intf.name}") for a in (intf.ipv4, intf.ipv6) if a]
     return Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,

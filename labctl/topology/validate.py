@@ -76,6 +76,11 @@ _SHORTHAND = {"Node": " or a kind (host, router, switch)", "Endpoint": " or 'nod
               "Link": " or a list of two endpoints"}
 
 
+def _keys(model: type[BaseModel]) -> str:
+    """A model's keys as written in files (aliases where a field has one)."""
+    return ", ".join(f.alias or name for name, f in model.model_fields.items())
+
+
 def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel], prefix: tuple = ()) -> list[str]:
     """Turn pydantic's errors into located messages that say what would be valid.
 
@@ -88,16 +93,14 @@ def pydantic_messages(source: Source, exc: ValidationError, root: type[BaseModel
         loc = prefix + _data_loc(data, err["loc"])
         if err["type"] == "extra_forbidden":
             # the model is looked up along pydantic's own loc, which has the keys a shorthand left out
-            valid = ", ".join(f.alias or n for n, f in _model_at(root, err["loc"][:-1]).model_fields.items())
-            message = f"unknown key '{err['loc'][-1]}'; valid keys: {valid}"
+            message = f"unknown key '{err['loc'][-1]}'; valid keys: {_keys(_model_at(root, err['loc'][:-1]))}"
         elif err["type"] == "missing":
             message = f"missing required key '{err['loc'][-1]}'"
         elif err["type"] in _IP_EXAMPLES:
             message = _ip_message(err["type"], err.get("input"))
         elif err["type"] == "model_type":
             model = _model_at(root, err["loc"])
-            keys = ", ".join(model.model_fields)
-            message = f"expected a mapping with keys {keys}{_SHORTHAND.get(model.__name__, '')}"
+            message = f"expected a mapping with keys {_keys(model)}{_SHORTHAND.get(model.__name__, '')}"
             if not isinstance(err.get("input"), (dict, list, type(None))):
                 message += f" (got {err['input']!r})"
         elif err["type"] == "literal_error":      # the key is named when loc lacks it (the shorthand `r1: router`)
