@@ -78,9 +78,7 @@ def score(console: Console, result: ScenarioResult) -> None:
     for column in ("check", "points", "result", "hint"):
         table.add_column(column)
     for step in result.checks:
-        points = step.points or 0
-        earned = points if step.status == "passed" else 0
-        table.add_row(step.name, f"{earned:g}/{points:g}", _MARK[step.status],
+        table.add_row(step.name, f"{step.earned:g}/{step.points or 0:g}", _MARK[step.status],
                       "" if step.status == "passed" else step.hint or step.observed)
     console.print(table)
     got, total = result.score
@@ -91,5 +89,5 @@ def score_json(result: ScenarioResult) -> dict:
     got, total = result.score
     return {"exercise": result.name, "lab": result.lab, "score": got, "max": total, "passed": result.passed,
             "checks": [{"name": s.name, "status": s.status, "points": s.points or 0,
-                        "earned": (s.points or 0) if s.status == "passed" else 0, "hint": s.hint,
+                        "earned": s.earned, "hint": s.hint,
                         "expected": s.expected, "observed": s.observed} for s in result.checks]}

@@ -50,3 +50,10 @@ class Context:
     def node_of(self, address: str) -> str | None:
         """Which node owns an address."""
         return self._owners.get(address)
+
+    def server_node(self, target: str, who: str) -> str:
+        """The node `target` (a name or one of its addresses) is, for `who` to start a server on."""
+        node = target if target in self.plan.nodes else self.node_of(target)
+        if node is None:
+            raise RuntimeError(f"{who} starts a server on `to`, and '{target}' is no node of the lab")
+        return node

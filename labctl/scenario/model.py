@@ -39,6 +39,11 @@ class StepResult:
     def is_check(self) -> bool:
         return self.kind == "assert"
 
+    @property
+    def earned(self) -> float:
+        """The points this check earned: all of them if it passed, else none."""
+        return (self.points or 0) if self.status == "passed" else 0
+
 
 @dataclass
 class TrafficRecord:
@@ -79,4 +84,4 @@ class ScenarioResult:
     def score(self) -> tuple[float, float]:
         """Points earned and points possible, over the checks that carry points."""
         graded = [s for s in self.checks if s.points is not None]
-        return sum(s.points for s in graded if s.status == "passed"), sum(s.points for s in graded)
+        return sum(s.earned for s in graded), sum(s.points for s in graded)

@@ -55,10 +55,6 @@ class Step(BaseModel):
                 found.append(((key,), value))
         return [(key, n) for key, n in found if "${" not in n and not is_address(n)]
 
-    def nodes(self) -> list[str]:
-        """The node names the step refers to (addresses and ${variables} in those fields are not names)."""
-        return [name for _, name in self.node_refs()]
-
 
 def _shown(value: Any) -> str:
     if isinstance(value, list):

@@ -22,14 +22,6 @@ IPERF3_PORT = 5202          # first port of background iperf3 servers (the throu
 CONNECT_WAIT = 3.0          # seconds a flow's client may take to connect before start() returns anyway
 
 
-def _server_node(ctx: Context, step: TrafficStep) -> str:
-    node = step.dst if step.dst in ctx.plan.nodes else ctx.node_of(step.dst or "")
-    if node is None:
-        raise RuntimeError(f"traffic '{step.id}': '{step.dst}' is no node of the lab, and {step.type} needs a "
-                           "server on `to`")
-    return node
-
-
 class Flow:
     """One background flow. start() starts its processes (and stops them again if it fails); stop() stops them
     and returns the record of what was measured. Stopping twice returns the same record."""
@@ -60,10 +52,6 @@ class Flow:
     def details(self) -> str:
         """Text for the record besides the processes' output."""
         return ""
-
-    @property
-    def running(self) -> bool:
-        return self.record is None
 
     def spawn(self, ctx: Context, node: str, argv: list[str], on_line: Callable[[str], object] | None = None,
               ) -> Background:
@@ -144,7 +132,7 @@ class IperfFlow(Flow):
         self.base: float | None = None               # scenario time of the server's interval 0
         self.intervals: list[tuple[float, float, float | None]] = []      # (end, Mbit/s, UDP loss %)
         self.started = ctx.now()
-        server = self.spawn(ctx, _server_node(ctx, step),
+        server = self.spawn(ctx, ctx.server_node(self.dst, f"traffic '{self.id}'"),
                             ["iperf3", "-s", "-p", str(self.port), "-i", "0.5", "--forceflush"], self._server_line)
         if not server.wait_for("Server listening", 5):
             raise RuntimeError(f"the iperf3 server of traffic '{self.id}' did not start: {server.output.strip()}")
@@ -192,8 +180,9 @@ class HttpFlow(Flow):
         target = ctx.address(self.dst)
         # bound to the address the client uses: http.server looks the bound address up, and 0.0.0.0 would wait
         # for a DNS server the lab cannot reach, while the node's own address is in its hosts file
-        server = self.spawn(ctx, _server_node(ctx, step), ["python3", "-u", "-m", "http.server", str(step.port),
-                                                            "--bind", target, "--directory", self.root])
+        server = self.spawn(ctx, ctx.server_node(self.dst, f"traffic '{self.id}'"),
+                            ["python3", "-u", "-m", "http.server", str(step.port), "--bind", target,
+                             "--directory", self.root])
         if not server.wait_for("Serving HTTP", 5):
             raise RuntimeError(f"the HTTP server of traffic '{self.id}' did not start: {server.output.strip()}")
         url = f"http://[{target}]:{step.port}/" if ":" in target else f"http://{target}:{step.port}/"

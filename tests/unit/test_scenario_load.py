@@ -194,7 +194,7 @@ def test_exec_capture_feeds_variables_in_later_steps(tmp_path):
         {"assert": "reach", "from": "r2", "to": "${wan}"},       # a ${variable} is no node: not checked at load
         {"wait": {"until": {"assert": "command", "node": "r2", "cmd": "ping -c1 ${wan}"}}}])
     assert capture.capture == "wan"
-    assert check.nodes() == ["r2"]
+    assert [name for _, name in check.node_refs()] == ["r2"]
     variables = {"wan": "10.255.0.0"}
     assert substitute(check, variables).dst == "10.255.0.0"
     assert substitute(wait, variables).until.cmd == "ping -c1 10.255.0.0"

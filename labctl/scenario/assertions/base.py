@@ -42,19 +42,18 @@ class FromTo(AssertStep):
         other = ctx.node_of(target) if target == self.dst else target
         return f"{self.src} -> {self.dst}" + (f" ({other})" if other and other != self.dst else "")
 
-    def server_node(self, ctx: Context) -> str:
-        """The node `to` names, for assertions that start a server there."""
-        node = self.dst if self.dst in ctx.plan.nodes else ctx.node_of(self.dst)
-        if node is None:
-            raise RuntimeError(f"'{self.dst}' is no node of the lab: {self.assertion} starts a server on `to`")
-        return node
-
 
 # --- numbers -------------------------------------------------------------------------------------------
 
 def ms(value: float) -> str:
     """A duration in milliseconds with about three significant digits: '0.088', '1.25', '12.5', '125'."""
     return f"{value:.{3 if value < 1 else 2 if value < 10 else 1 if value < 100 else 0}f}"
+
+
+def bounds(low: float | None, high: float | None, unit: str = "") -> list[str]:
+    """['at least 3', 'at most 6'] for the bounds given, each followed by `unit`."""
+    return ([f"at least {low:g}{unit}"] if low is not None else []) + \
+        ([f"at most {high:g}{unit}"] if high is not None else [])
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -117,10 +116,6 @@ class Background:
     @property
     def output(self) -> str:
         return "".join(self.lines)
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
 
     def wait_for(self, text: str, timeout: float) -> bool:
         """Wait until a line contains `text`; False if the process ended or the time ran out first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from labctl.scenario import traffic  # the module, not its names: traffic imports this package's helpers
-from labctl.scenario.assertions.base import truncate
+from labctl.scenario.assertions.base import bounds, truncate
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
 from labctl.scenario.steps import AssertStep, Seconds, assertion
@@ -23,9 +23,7 @@ class Outage(AssertStep):
         return self
 
     def subject(self) -> str:
-        bounds = ([f"at least {self.min_gap:g} s"] if self.min_gap is not None else []) + \
-                 ([f"at most {self.max_gap:g} s"] if self.max_gap is not None else [])
-        return f"of traffic {self.stream}: {' and '.join(bounds)}"
+        return f"of traffic {self.stream}: {' and '.join(bounds(self.min_gap, self.max_gap, ' s'))}"
 
     def check(self, ctx: Context) -> Observation:
         flow = ctx.flows.get(self.stream)

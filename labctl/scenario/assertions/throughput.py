@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from labctl.scenario.assertions.base import Background, FromTo, Mbps
+from labctl.scenario.assertions.base import Background, FromTo, Mbps, bounds
 from labctl.scenario.assertions.outputs import iperf_intervals
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
@@ -24,20 +24,18 @@ class Throughput(FromTo):
     port: int = Field(5201, ge=1, le=65535)
 
     def subject(self) -> str:
-        bounds = ([f"at least {self.min_rate:g}"] if self.min_rate is not None else []) + \
-                 ([f"at most {self.max_rate:g}"] if self.max_rate is not None else [])
+        limits = bounds(self.min_rate, self.max_rate)
         return super().subject() + (f" {self.protocol.upper()}" if self.protocol == "udp" else "") + \
-            (f": {' and '.join(bounds)} Mbit/s" if bounds else "")
+            (f": {' and '.join(limits)} Mbit/s" if limits else "")
 
     def expected(self, ctx: Context) -> str:
-        bounds = ([f"at least {self.min_rate:g}"] if self.min_rate is not None else []) + \
-                 ([f"at most {self.max_rate:g}"] if self.max_rate is not None else [])
+        limits = bounds(self.min_rate, self.max_rate)
         return (f"{self.describe(ctx)} {self.protocol.upper()} throughput "
-                + (f"{' and '.join(bounds)} Mbit/s" if bounds else "measured") + f" over {self.duration:g} s")
+                + (f"{' and '.join(limits)} Mbit/s" if limits else "measured") + f" over {self.duration:g} s")
 
     def check(self, ctx: Context) -> Observation:
         port = str(self.port)
-        server = Background(ctx, self.server_node(ctx),
+        server = Background(ctx, ctx.server_node(self.dst, self.assertion),
                             ["iperf3", "-s", "-1", "-p", port, "-i", "0.5", "--forceflush"])
         try:
             if not server.wait_for("Server listening", 5):

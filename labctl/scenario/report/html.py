@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from labctl.scenario.model import ScenarioResult
-from labctl.scenario.report.summary import CheckCounts, check_counts, earned, error_count, is_graded, strip_ansi
+from labctl.scenario.report.summary import CheckCounts, check_counts, error_count, is_graded, strip_ansi
 
 if TYPE_CHECKING:
     from labctl.scenario.report.plots import Plot
@@ -65,7 +65,6 @@ def _environment() -> Environment:
     env.filters["number"] = lambda value: f"{value:g}"
     env.filters["plain"] = plain
     env.filters["lines"] = lambda text: lines(len(text.splitlines()))
-    env.globals["earned"] = earned
     return env
 
 

@@ -19,7 +19,7 @@ from junitparser.junitparser import Error, Failure
 from junitparser.xunit2 import JUnitXml, TestCase, TestSuite
 
 from labctl.scenario.model import ScenarioResult, StepResult
-from labctl.scenario.report.summary import earned, is_graded, strip_ansi, timeline_line
+from labctl.scenario.report.summary import is_graded, strip_ansi, timeline_line
 
 # Characters XML 1.0 cannot hold (NUL, other control characters): shown as \xNN instead.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -39,7 +39,7 @@ def _testcase(scenario: str, step: StepResult) -> TestCase:
     case = TestCase(_text(step.name), _text(scenario), round(step.duration, 3))
     if step.points is not None:
         case.add_property("points", f"{step.points:g}")
-        case.add_property("points_earned", f"{earned(step):g}")
+        case.add_property("points_earned", f"{step.earned:g}")
     if step.status in ("failed", "error"):
         outcome = (Failure if step.status == "failed" and step.is_check else Error)(_text(_outcome_message(step)))
         details = step.evidence.rstrip()

@@ -32,10 +32,6 @@ def is_graded(result: ScenarioResult) -> bool:
     return any(s.points is not None for s in result.checks)
 
 
-def earned(step: StepResult) -> float:
-    return (step.points or 0.0) if step.status == "passed" else 0.0
-
-
 def timeline_line(step: StepResult) -> str:
     """'12.3s fault link_down r1-r2: done - r1:eth1 and r2:eth1 down'"""
     line = f"{step.started:.1f}s {step.kind} {step.name}: {step.status}"
