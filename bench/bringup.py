@@ -22,10 +22,11 @@ from rich.table import Table
 import floor
 import mininet_build
 import observe
-from labctl.runtime import lab, netns
+from labctl.kernel import netns
+from labctl.runtime import lab
 from labctl.runtime.state import STATE_DIR
 from labctl.topology import compile_plan
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 from labctl.topology.schema import Topology
 
 LAB = "bench"                   # labctl's namespaces: bench.<node>

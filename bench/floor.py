@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from labctl.runtime import netns
-from labctl.topology.plan import NodePlan, Plan
+from labctl.kernel import netns
+from labctl.plan import NodePlan, Plan
 
 
 def node_batch(node: NodePlan) -> list[str]:

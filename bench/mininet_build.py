@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 
 def unavailable() -> str | None:

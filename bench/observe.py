@@ -17,7 +17,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from labctl.runtime import netns
+from labctl.kernel import netns
 
 # what a lab costs the kernel, from /proc/meminfo (kB); positive = consumed
 MEMORY_KEYS = {"available": "MemAvailable", "slab": "Slab", "percpu": "Percpu"}

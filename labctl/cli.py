@@ -205,7 +205,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from labctl.runtime.lab import require_root
-    from labctl.runtime.probe import probe
+    from labctl.kernel.probe import probe
     require_root("labctl doctor")
     caps = probe()
     if args.json:

@@ -6,7 +6,7 @@ from pathlib import Path
 import graphviz
 
 from labctl.errors import InputError
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 _STYLE = {
     "host": {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8f1fb"},

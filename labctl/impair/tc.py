@@ -8,8 +8,8 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from labctl.errors import LabError
-from labctl.runtime.probe import Capabilities
-from labctl.topology.plan import Shaping
+from labctl.kernel.probe import Capabilities
+from labctl.plan import Shaping
 
 ROOT = 0x10000          # handle 1:
 NETEM_UNDER_TBF = 0x20000

@@ -18,10 +18,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from labctl.errors import LabError
 from labctl.impair import tc
-from labctl.runtime import netns
-from labctl.runtime.probe import probe
+from labctl.kernel import netns
+from labctl.kernel.probe import probe
 from labctl.runtime.state import ETC_NETNS, LabState, claim, forget, netns_name
-from labctl.topology.plan import NodePlan, Plan, RoutePlan
+from labctl.plan import NodePlan, Plan, RoutePlan
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from labctl.errors import LabError
 from labctl.runtime.state import load, netns_name
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 
 def node_argv(lab: str, node: str, argv: list[str], plan: Plan | None = None) -> list[str]:

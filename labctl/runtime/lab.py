@@ -9,11 +9,11 @@ from pathlib import Path
 
 from labctl.errors import LabError
 from labctl.impair import tc
-from labctl.runtime import netns
+from labctl.kernel import netns
 from labctl.runtime.build import Progress, no_interrupt, build, destroy, install_routes, wait_until_up
-from labctl.runtime.probe import probe
+from labctl.kernel.probe import probe
 from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
-from labctl.topology.plan import LinkPlan, Plan, Shaping
+from labctl.plan import LinkPlan, Plan, Shaping
 
 
 def require_root(action: str) -> None:

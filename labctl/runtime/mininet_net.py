@@ -15,10 +15,10 @@ from mininet.net import Mininet
 from mininet.node import Node
 
 from labctl.errors import LabError
-from labctl.runtime import netns
+from labctl.kernel import netns
 from labctl.runtime.lab import require_root, set_link
 from labctl.runtime.state import load, netns_name
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 # importing mininet.log made MininetLogger (own stderr handler, level 25) the class of every logger created later
 logging.setLoggerClass(logging.Logger)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from labctl.errors import LabError
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 STATE_DIR = Path(os.environ.get("LABCTL_STATE_DIR", "/run/labctl"))
 ETC_NETNS = Path("/etc/netns")

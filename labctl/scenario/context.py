@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from labctl.runtime.commands import node_argv, run_in
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 if TYPE_CHECKING:
     from labctl.scenario.traffic import Flow

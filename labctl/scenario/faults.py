@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from labctl.runtime import lab
 from labctl.scenario.context import Context
 from labctl.scenario.steps import FaultStep, fault
-from labctl.topology.plan import Shaping
+from labctl.plan import Shaping
 from labctl.topology.schema import LinkParams
 
 
@@ -56,10 +56,10 @@ class Impair(_LinkFault, LinkParams):
         return value
 
     def title(self) -> str:
-        return self.name or f"impair {'-'.join(self.link)}: {Shaping.from_params(self).describe()}"
+        return self.name or f"impair {'-'.join(self.link)}: {self.shaping().describe()}"
 
     def inject(self, ctx: Context) -> str:
-        shaping = Shaping.from_params(self)
+        shaping = self.shaping()
         lab.impair(ctx.lab, *self.link, shaping)
         return f"link {'-'.join(self.link)} now shaped: {shaping.describe()}"
 

@@ -16,7 +16,7 @@ from labctl.scenario.steps import (ASSERTIONS, FAULTS, AssertStep, ConfigStep, E
                                    TrafficStep, WaitStep)
 from labctl.topology import compile_plan, load_topology
 from labctl.topology.loader import Source, load_yaml
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 from labctl.topology.validate import pydantic_messages
 
 STEP_KINDS = ("assert", "fault", "traffic", "wait", "exec", "config")

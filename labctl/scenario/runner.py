@@ -14,7 +14,7 @@ from labctl.scenario.context import Context
 from labctl.scenario.load import PHASES, LoadedScenario
 from labctl.scenario.model import Observation, ScenarioResult, StepResult
 from labctl.scenario.steps import AssertStep, ConfigStep, ExecStep, FaultStep, Step, TrafficStep, WaitStep
-from labctl.topology.plan import Plan
+from labctl.plan import Plan
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 0.5            # between checks of an assertion that does not hold yet, or must keep holding

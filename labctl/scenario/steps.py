@@ -3,23 +3,15 @@ a step's model is the registered one plus the keys every step of its kind has.""
 from __future__ import annotations
 
 from ipaddress import ip_address
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labctl.scenario.model import Observation
-from labctl.topology.schema import _quantity
+from labctl.units import Duration, Rate
 
 if TYPE_CHECKING:
     from labctl.scenario.context import Context
-
-
-def parse_seconds(value: Any) -> float:
-    """'500ms', '2s', '1m' (or a bare number of seconds) -> seconds."""
-    return _quantity(value, {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}, "s", "a duration")
-
-
-Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 
 
 class Step(BaseModel):
@@ -75,8 +67,8 @@ class AssertStep(Step):
 
     kind: ClassVar[str] = "assert"
     assertion: ClassVar[str]
-    within: Seconds = Field(5.0, description="keep checking until it holds, for at most this long")
-    hold: Seconds | None = Field(None, alias="for", description="then it must keep holding this long")
+    within: Duration = Field(5.0, description="keep checking until it holds, for at most this long")
+    hold: Duration | None = Field(None, alias="for", description="then it must keep holding this long")
     points: float | None = Field(None, ge=0)
     hint: str | None = None
 
@@ -131,10 +123,10 @@ class TrafficStep(Step):
     type: Literal["ping", "iperf3", "http"] | None = None
     src: str | None = Field(None, alias="from")
     dst: str | None = Field(None, alias="to")
-    interval: Seconds = 0.1                    # ping and http: time between probes
-    duration: Seconds | None = None            # iperf3: stop by itself after this long
+    interval: Duration = 0.1                    # ping and http: time between probes
+    duration: Duration | None = None            # iperf3: stop by itself after this long
     protocol: Literal["tcp", "udp"] = "tcp"    # iperf3
-    bandwidth: str | None = None               # iperf3 -b, e.g. 20M
+    bandwidth: Rate | None = None              # iperf3 -b
     port: int = Field(8080, ge=1, le=65535)    # http: the server port on `to`
 
     def title(self) -> str:
@@ -152,9 +144,9 @@ class TrafficStep(Step):
 
 class WaitStep(Step):
     kind: ClassVar[str] = "wait"
-    seconds: Seconds | None = Field(None, alias="wait")     # `wait: 2s`
+    seconds: Duration | None = Field(None, alias="wait")     # `wait: 2s`
     until: dict | None = None                  # an assertion step that must come to hold
-    timeout: Seconds = 30.0
+    timeout: Duration = 30.0
 
     @model_validator(mode="after")
     def _something_to_wait_for(self) -> "WaitStep":
@@ -174,7 +166,7 @@ class ExecStep(Step):
     node: str = Field(alias="exec")
     cmd: str
     capture: str | None = Field(None, description="store stdout in this variable: ${name} in later steps")
-    timeout: Seconds = 30.0
+    timeout: Duration = 30.0
 
     def title(self) -> str:
         return self.name or f"exec on {self.node}: {self.cmd}"
@@ -185,7 +177,7 @@ class ConfigStep(Step):
     node_fields = ("node",)
     node: str = Field(alias="config")
     cmd: str | list[str]
-    timeout: Seconds = 30.0
+    timeout: Duration = 30.0
 
     def title(self) -> str:
         return self.name or f"config {self.node}: {'; '.join([self.cmd] if isinstance(self.cmd, str) else self.cmd)}"

@@ -138,7 +138,7 @@ class IperfFlow(Flow):
             raise RuntimeError(f"the iperf3 server of traffic '{self.id}' did not start: {server.output.strip()}")
         argv = ["iperf3", "-c", ctx.address(self.dst), "-p", str(self.port), "-i", "0.5", "--forceflush",
                 "-t", f"{step.duration:g}" if step.duration else "0"]
-        argv += (["-u"] if step.protocol == "udp" else []) + (["-b", step.bandwidth] if step.bandwidth else [])
+        argv += (["-u"] if step.protocol == "udp" else []) + (["-b", str(step.bandwidth)] if step.bandwidth else [])
         client = self.spawn(ctx, self.src, argv)
         if not client.wait_for("connected to", CONNECT_WAIT) and client.ended is not None:
             raise RuntimeError(f"the iperf3 client of traffic '{self.id}' failed: {client.output.strip()}")

@@ -8,7 +8,7 @@ from labctl.errors import InputError
 from labctl.topology import routing
 from labctl.topology.addressing import Network, Pool, lan_prefix, number_ports
 from labctl.topology.loader import Source
-from labctl.topology.plan import InterfacePlan, LinkPlan, NodePlan, Plan, RoutePlan, Shaping, SubnetPlan
+from labctl.plan import InterfacePlan, LinkPlan, NodePlan, Plan, RoutePlan, Shaping, SubnetPlan
 from labctl.topology.schema import Endpoint, Topology
 
 
@@ -260,7 +260,7 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
     links = []
     for i, link in enumerate(topo.links):
         ends = [f"{e.node}:{ifnames[i][j]}" for j, e in enumerate(link.endpoints)]
-        links.append(LinkPlan(a=ends[0], b=ends[1], shaping=Shaping.from_params(link)))
+        links.append(LinkPlan(a=ends[0], b=ends[1], shaping=link.shaping()))
         for j, end in enumerate(link.endpoints):
             addr = addresses.get((end.node, ifnames[i][j]), {})
             nodes[end.node].interfaces.append(InterfacePlan(

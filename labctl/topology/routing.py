@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from labctl.topology.plan import RoutePlan
+from labctl.plan import RoutePlan
 
 COMPUTED_METRIC = 20
 

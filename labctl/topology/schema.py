@@ -1,48 +1,17 @@
-"""Typed models of a topology file. Parsing rules for units live here; cross-references are checked in validate.py."""
+"""Typed models of a topology file; cross-references are checked in validate.py."""
 from __future__ import annotations
 
-import re
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-NodeKind = Literal["host", "router", "switch"]
-
-_UNITS_BPS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
-              "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9}
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*$")
+from labctl.plan import NodeKind, Shaping
+from labctl.units import Duration, Percent, Rate
 
 
-def _quantity(value: Any, units: dict[str, float], default_unit: str, what: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected {what}")
-    if isinstance(value, (int, float)):
-        return float(value) * units[default_unit]
-    match = _QUANTITY.match(str(value))
-    unit = match.group(2).lower() if match else ""
-    if not match or (unit and unit not in units):
-        raise ValueError(f"expected {what}, e.g. 10{default_unit}; units: {', '.join(u for u in units if u)}")
-    return float(match.group(1)) * units[unit or default_unit]
-
-
-def parse_rate(value: Any) -> int:
-    """'10mbit', '1gbit', '500kbit' (or a bare number of Mbit/s) -> bits per second."""
-    return int(_quantity(value, _UNITS_BPS | {"": 10**6}, "mbit", "a rate"))
-
-
-def parse_duration_ms(value: Any) -> float:
-    """'5ms', '1s', '250us' (or a bare number of ms) -> milliseconds."""
-    return _quantity(value, _UNITS_MS, "ms", "a duration")
-
-
-def parse_percent(value: Any) -> float:
-    """'1.5%' or 1.5 -> 1.5 (percent, 0..100)."""
-    pct = _quantity(value, {"%": 1.0}, "%", "a percentage")
-    if not 0 <= pct <= 100:
-        raise ValueError("expected a percentage between 0 and 100")
-    return pct
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 class Strict(BaseModel):
@@ -52,27 +21,12 @@ class Strict(BaseModel):
 class LinkParams(Strict):
     """Shaping of a link, applied on both ends (so `delay` is one-way and RTT is twice it)."""
 
-    rate: int | None = Field(None, description="bits/s")
-    delay: float | None = Field(None, description="ms, one way")
-    jitter: float | None = Field(None, description="ms")
-    loss: float | None = Field(None, description="percent, each direction")
+    rate: Rate | None = None
+    delay: Duration | None = Field(None, description="one way")
+    jitter: Duration | None = None
+    loss: Percent | None = Field(None, description="each direction")
     queue: int | None = Field(None, ge=1, le=100000, description="packets")
     mtu: int | None = Field(None, ge=576, le=65535)
-
-    @field_validator("rate", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> int | None:
-        return None if value is None else parse_rate(value)
-
-    @field_validator("delay", "jitter", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration_ms(value)
-
-    @field_validator("loss", mode="before")
-    @classmethod
-    def _loss(cls, value: Any) -> float | None:
-        return None if value is None else parse_percent(value)
 
     @field_validator("jitter")
     @classmethod
@@ -83,9 +37,10 @@ class LinkParams(Strict):
             raise ValueError("jitter varies the delay, so it needs a delay on the same link, e.g. delay: 10ms")
         return value
 
-    def is_shaped(self) -> bool:
-        return any(v is not None for k, v in self if k != "mtu")
-
+    def shaping(self) -> Shaping:
+        """In the plan's units."""
+        return Shaping(rate_bps=self.rate, delay_ms=_ms(self.delay), jitter_ms=_ms(self.jitter), loss_pct=self.loss,
+                       queue_packets=self.queue, mtu=self.mtu)
 
 class Endpoint(Strict):
     node: str

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.runtime import netns
+from labctl.kernel import netns
 from labctl.runtime.state import ETC_NETNS, STATE_DIR
 
 REPO = Path(__file__).resolve().parents[2]

@@ -93,11 +93,12 @@ def test_tcp_open_refused_blocked(demo):
 
 def test_throughput_on_a_5mbit_link(shaped):
     # TCP needs its 3 s here: on this shallow-buffered link it loses its first burst and stalls for about 1 s
-    seen = check(shaped, "throughput", **{"from": "a", "to": "c"}, min=3, max=6)
+    seen = check(shaped, "throughput", **{"from": "a", "to": "c"}, min="3mbit", max="6mbit")
     assert seen.ok, seen.observed
     assert len(seen.series["throughput Mbit/s"]) >= 6
-    assert not check(shaped, "throughput", **{"from": "a", "to": "c", "duration": 1}, min=10).ok
-    udp = check(shaped, "throughput", **{"from": "a", "to": "c", "duration": 1}, protocol="udp", bandwidth="3M", min=2)
+    assert not check(shaped, "throughput", **{"from": "a", "to": "c", "duration": "1s"}, min="10mbit").ok
+    udp = check(shaped, "throughput", **{"from": "a", "to": "c", "duration": "1s"}, protocol="udp", bandwidth="3mbit",
+                min="2mbit")
     assert udp.ok and "datagrams lost" in udp.observed, udp.observed
 
 
@@ -121,7 +122,7 @@ def test_ping_flow_and_outage(demo):
 
 
 def test_iperf3_and_http_flows(demo):
-    traffic.start(demo, traffic_step(action="start", id="bulk", type="iperf3", bandwidth="10M",
+    traffic.start(demo, traffic_step(action="start", id="bulk", type="iperf3", bandwidth="10mbit",
                                      **{"from": "h2", "to": "h3"}))
     traffic.start(demo, traffic_step(action="start", id="web", type="http", interval="0.2s",
                                      **{"from": "h1", "to": "h4"}))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.runtime.probe import probe
+from labctl.kernel.probe import probe
 from labctl.runtime.state import STATE_DIR
 from tests.integration.conftest import LABCTL, REPO, labctl
 

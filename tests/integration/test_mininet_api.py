@@ -15,7 +15,8 @@ from mininet.log import lg
 
 import labctl
 from labctl.errors import LabError
-from labctl.runtime import lab, netns
+from labctl.kernel import netns
+from labctl.runtime import lab
 from labctl.runtime.mininet_net import LabNet
 from labctl.runtime.state import netns_name
 from labctl.topology import Plan, compile_plan, load_topology

@@ -153,7 +153,7 @@ def iperf3(name: str) -> Callable[[list[str]], subprocess.CompletedProcess]:
 
 def test_throughput_tcp_on_a_5mbit_link():
     ctx = FakeContext({"iperf3": iperf3("iperf3_tcp_5mbit.json")}, {"iperf3": SERVER})
-    seen = step("throughput", **{"from": "h1", "to": "h4", "min": 4, "max": "6mbit"}).check(ctx)
+    seen = step("throughput", **{"from": "h1", "to": "h4", "min": "4mbit", "max": "6mbit"}).check(ctx)
     assert seen.ok
     assert seen.expected == "h1 -> h4 (10.0.1.3) TCP throughput at least 4 and at most 6 Mbit/s over 3 s"
     assert seen.observed == "4.79 Mbit/s received over 2.02 s"
@@ -165,10 +165,10 @@ def test_throughput_tcp_on_a_5mbit_link():
 
 def test_throughput_below_min_and_udp_loss():
     ctx = FakeContext({"iperf3": iperf3("iperf3_udp_loss.json")}, {"iperf3": SERVER})
-    seen = step("throughput", **{"from": "h2", "to": "h3", "protocol": "udp", "bandwidth": "10M", "min": 8}).check(ctx)
+    seen = step("throughput", **{"from": "h2", "to": "h3", "protocol": "udp", "bandwidth": "10mbit", "min": "8mbit"}).check(ctx)
     assert not seen.ok
     assert seen.observed == "6.35 Mbit/s received over 1.25 s, 179/863 datagrams lost (20.7%): below 8 Mbit/s"
-    assert ctx.ran[0][1][-3:] == ["-u", "-b", "10M"]
+    assert ctx.ran[0][1][-3:] == ["-u", "-b", "10000000"]
     assert ctx.started[0][2].poll() is not None
 
 
@@ -176,7 +176,7 @@ def test_throughput_reports_iperf3_errors_and_stops_the_server():
     error = json.dumps({"start": {}, "intervals": [], "end": {},
                         "error": "unable to connect to server: No route to host"})
     ctx = FakeContext({"iperf3": error}, {"iperf3": SERVER})
-    seen = step("throughput", **{"from": "h1", "to": "h4", "min": 1}).check(ctx)
+    seen = step("throughput", **{"from": "h1", "to": "h4", "min": "1mbit"}).check(ctx)
     assert not seen.ok and seen.observed == "iperf3 failed: unable to connect to server: No route to host"
     assert ctx.started[0][2].poll() is not None
 

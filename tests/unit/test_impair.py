@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from labctl.impair import tc
-from labctl.runtime.probe import Capabilities
-from labctl.topology.plan import Shaping
+from labctl.kernel.probe import Capabilities
+from labctl.plan import Shaping
 
 WITH_NETEM = Capabilities(qdiscs={"netem": True, "tbf": True}, nft_egress=True)
 NO_NETEM = Capabilities(qdiscs={"netem": False, "tbf": True}, nft_egress=True)

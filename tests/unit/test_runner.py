@@ -49,7 +49,8 @@ def fake(monkeypatch):
 
 
 def step(**kw) -> FakeTimeline:
-    return FakeTimeline.model_validate(kw)
+    """Durations in seconds, written with their unit as a file would."""
+    return FakeTimeline.model_validate({k: f"{v}s" if k in ("within", "for") else v for k, v in kw.items()})
 
 
 @pytest.mark.parametrize("true_from, within, status", [(0, 0, "passed"), (2.0, 5, "passed"), (6.0, 5, "failed"),

@@ -53,12 +53,12 @@ steps:
     from: h1
     to: h4
     p95: 20ms
-    max: 0.1
+    max: 100ms
   - assert: throughput
     from: h1
     to: h4
     min: 500kbit
-    max: 100
+    max: 100mbit
     duration: 2s
   - assert: tcp
     from: h2
@@ -81,7 +81,7 @@ steps:
     from: h1
     to: h4
     protocol: udp
-    bandwidth: 20M
+    bandwidth: 20mbit
     duration: 1m
   - fault: link_down
     link: [r1, r2]
@@ -152,15 +152,15 @@ def test_values_are_parsed_into_canonical_units(tmp_path):
     assert (path.via, path.avoid, path.max_hops) == (["r1", "r2"], ["s2"], 16)
     assert (rtt.p95, rtt.max_rtt, rtt.p50, rtt.count, rtt.interval) == (0.02, 0.1, None, 20, 0.1)
     assert rtt.limits() == {"p95": 20.0, "max": 100.0}                 # ms, as reports show them
-    assert (throughput.min_rate, throughput.max_rate, throughput.duration) == (0.5, 100.0, 2.0)   # Mbit/s, s
+    assert (throughput.min_rate, throughput.max_rate, throughput.duration) == (500_000, 10**8, 2.0)   # bit/s, s
     assert (throughput.protocol, throughput.port) == ("tcp", 5201)
     assert (tcp.port, tcp.expect, tcp.timeout) == (8080, "refused", 2.0)
     assert (command.node, command.cmd, command.contains, command.exit) == ("r1", "ip route", "via", 0)
     assert (ping.action, ping.id, ping.type, ping.src, ping.dst, ping.interval) == (
         "start", "probe", "ping", "h1", "h4", 0.05)
-    assert (iperf.protocol, iperf.bandwidth, iperf.duration, iperf.port) == ("udp", "20M", 60.0, 8080)
+    assert (iperf.protocol, iperf.bandwidth, iperf.duration, iperf.port) == ("udp", 20_000_000, 60.0, 8080)
     assert link_down.link == link_up.link == ["r1", "r2"]
-    assert (impair.rate, impair.delay, impair.loss, impair.queue) == (10_000_000, 5.0, 1.0, None)  # bit/s, ms, %
+    assert (impair.rate, impair.delay, impair.loss, impair.queue) == (10_000_000, 0.005, 1.0, None)  # bit/s, s, %
     assert node_stop.node == node_start.node == "r2"
     assert (kill.node, kill.process, kill.signal) == ("h4", "iperf3", "KILL")
     assert (stop.action, stop.id, stop.type) == ("stop", "probe", None)
@@ -171,8 +171,8 @@ def test_values_are_parsed_into_canonical_units(tmp_path):
     assert isinstance(wait_until.until, Reach) and wait_until.timeout == 20.0 and wait_until.seconds is None
 
 
-@pytest.mark.parametrize("written, seconds", [("2s", 2.0), (1.5, 1.5), ("500ms", 0.5), ("250us", 0.00025),
-                                              ("1m", 60.0), ("0", 0.0)])
+@pytest.mark.parametrize("written, seconds", [("2s", 2.0), ("1.5s", 1.5), ("500ms", 0.5), ("250us", 0.00025),
+                                              ("1m", 60.0), ("0s", 0.0)])
 def test_wait_short_form_is_a_duration(tmp_path, written, seconds):
     wait, = load_steps(tmp_path, [{"wait": written}])
     assert isinstance(wait, WaitStep) and wait.seconds == seconds and wait.until is None
@@ -213,14 +213,14 @@ def test_exec_capture_feeds_variables_in_later_steps(tmp_path):
     ({"assert": "rtt", "from": "h1", "to": "h4", "p95": "20ms", "max": "1s"},
      "rtt h1 -> h4: p95 at most 20 ms, max at most 1000 ms"),
     ({"assert": "rtt", "from": "h1", "to": "h4"}, "rtt h1 -> h4"),
-    ({"assert": "throughput", "from": "h1", "to": "h4", "min": 60, "max": "110mbit"},
+    ({"assert": "throughput", "from": "h1", "to": "h4", "min": "60mbit", "max": "110mbit"},
      "throughput h1 -> h4: at least 60 and at most 110 Mbit/s"),
     ({"assert": "throughput", "from": "h1", "to": "h4", "protocol": "udp", "min": "500kbit"},
      "throughput h1 -> h4 UDP: at least 0.5 Mbit/s"),
     ({"assert": "tcp", "from": "h2", "to": "h4", "port": 80}, "tcp h2 -> h4 port 80 open"),
     ({"assert": "command", "node": "r1", "cmd": "ip route", "contains": "via"}, "command on r1: ip route"),
     ({"assert": "outage", "stream": "probe", "max": "2s"}, "outage of traffic probe: at most 2 s"),
-    ({"assert": "outage", "stream": "probe", "min": "500ms", "max": 3},
+    ({"assert": "outage", "stream": "probe", "min": "500ms", "max": "3s"},
      "outage of traffic probe: at least 0.5 s and at most 3 s"),
     ({"fault": "link_down", "link": ["r1", "r2"]}, "link_down r1-r2"),
     ({"fault": "link_up", "link": ["r1", "r2"]}, "link_up r1-r2"),
@@ -240,7 +240,7 @@ def test_exec_capture_feeds_variables_in_later_steps(tmp_path):
      "config r2: ip route add 10.9.0.0/24 via 10.255.0.0; ip route"),
     ({"assert": "reach", "from": "h1", "to": "h4", "name": "the WAN works"}, "the WAN works"),
     ({"fault": "link_down", "link": ["r1", "r2"], "name": "cut the WAN"}, "cut the WAN"),
-    ({"wait": 3, "name": "let it settle"}, "let it settle"),
+    ({"wait": "3s", "name": "let it settle"}, "let it settle"),
 ])
 def test_titles_read_well(tmp_path, step, title):
     loaded, = load_steps(tmp_path, [step])

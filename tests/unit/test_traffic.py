@@ -101,7 +101,7 @@ def test_outage_counts_the_silence_up_to_the_end():
 
 def test_outage_needs_a_ping_flow():
     with pytest.raises(RuntimeError, match="outage needs a ping traffic flow with id 'x'; started: none"):
-        outage(stream="x", max=1).check(FakeContext())
+        outage(stream="x", max="1s").check(FakeContext())
 
 
 SERVER = """-----------------------------------------------------------
@@ -121,11 +121,11 @@ CLIENT = """Connecting to host 10.0.1.2, port 5202
 
 def test_iperf3_flow():
     ctx = FakeContext(printed={"iperf3": lambda argv: SERVER if "-s" in argv else CLIENT})
-    assert start(ctx, id="i", type="iperf3", bandwidth="5M", **{"from": "h2", "to": "h3"}) == \
+    assert start(ctx, id="i", type="iperf3", bandwidth="5mbit", **{"from": "h2", "to": "h3"}) == \
         "started iperf3 TCP h2 -> h3 port 5202 (traffic 'i')"
     (server_node, server, _), (client_node, client, _) = ctx.started
     assert (server_node, server[:4]) == ("h3", ["iperf3", "-s", "-p", "5202"])
-    assert client_node == "h2" and client[-4:] == ["-t", "0", "-b", "5M"]
+    assert client_node == "h2" and client[-4:] == ["-t", "0", "-b", "5000000"]
     flow = ctx.flows["i"]
     wait_until(lambda: len(flow.intervals) == 3)
     assert stop(ctx, "i").endswith(": 4.89 Mbit/s on average over 3 intervals")

@@ -5,7 +5,7 @@ import pytest
 
 from labctl.topology.addressing import lan_prefix
 from labctl.topology.routing import Attachment, Segment, compute_routes
-from labctl.topology.schema import parse_duration_ms, parse_percent, parse_rate
+from labctl.units import format_duration, format_rate, parse_duration, parse_percent, parse_rate
 
 
 @pytest.mark.parametrize("parse, value, expected", [
@@ -13,28 +13,50 @@ from labctl.topology.schema import parse_duration_ms, parse_percent, parse_rate
     (parse_rate, "1gbit", 1_000_000_000),
     (parse_rate, "500kbit", 500_000),
     (parse_rate, "1.5 Mbit", 1_500_000),
-    (parse_rate, "1mbps", 8_000_000),       # bytes per second, as tc writes it
-    (parse_rate, 100, 100_000_000),         # a bare number is Mbit/s
-    (parse_duration_ms, "5ms", 5.0),
-    (parse_duration_ms, "1s", 1000.0),
-    (parse_duration_ms, "250us", 0.25),
-    (parse_duration_ms, 20, 20.0),          # a bare number is ms
+    (parse_rate, "64bit", 64),
+    (parse_duration, "5ms", 0.005),
+    (parse_duration, "1s", 1.0),
+    (parse_duration, "250us", 0.00025),
+    (parse_duration, "2m", 120.0),
+    (parse_duration, "0ms", 0.0),
     (parse_percent, "1.5%", 1.5),
     (parse_percent, 100, 100.0),
     (parse_percent, "0", 0.0),
 ])
 def test_parse(parse, value, expected) -> None:
-    assert parse(value) == expected
+    assert parse(value) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("parse, value", [
-    (parse_rate, "fast"), (parse_rate, "10 furlongs"), (parse_rate, True), (parse_rate, "-1mbit"),
-    (parse_duration_ms, "5 min"), (parse_duration_ms, "-5ms"),
-    (parse_percent, "150%"), (parse_percent, 101), (parse_percent, "5ms"),
+@pytest.mark.parametrize("parse, value, message", [
+    (parse_rate, "fast", "expected a rate, e.g. 10mbit; units: bit, kbit, mbit, gbit"),
+    (parse_rate, "10 furlongs", "expected a rate"),
+    (parse_rate, True, "expected a rate with a unit"),
+    (parse_rate, "-1mbit", "expected a rate"),
+    (parse_rate, 100, "a rate needs a unit, e.g. 10mbit"),        # no bare numbers: Mbit/s? bit/s?
+    (parse_rate, "20", "a rate needs a unit"),
+    (parse_rate, "10mbps", "ambiguous"),                           # megabytes to tc, megabits to most readers
+    (parse_rate, "20M", "expected a rate"),
+    (parse_duration, 20, "a duration needs a unit, e.g. 20ms; units: us, ms, s, m, min, h"),   # ms? s?
+    (parse_duration, "5 fortnights", "expected a duration"),
+    (parse_duration, "-5ms", "expected a duration"),
+    (parse_percent, "150%", "between 0 and 100"),
+    (parse_percent, 101, "between 0 and 100"),
+    (parse_percent, "5ms", "expected a percentage"),
 ])
-def test_parse_rejects(parse, value) -> None:
-    with pytest.raises(ValueError):
+def test_parse_rejects(parse, value, message) -> None:
+    with pytest.raises(ValueError, match=message):
         parse(value)
+
+
+@pytest.mark.parametrize("value, shown", [(1.5, "1.5 s"), (0.02, "20 ms"), (0.00025, "250 us"), (0, "0 s")])
+def test_format_duration(value, shown) -> None:
+    assert format_duration(value) == shown
+
+
+@pytest.mark.parametrize("value, shown", [(10**7, "10 Mbit/s"), (1.5e9, "1.5 Gbit/s"), (64_000, "64 kbit/s"),
+                                          (12, "12 bit/s")])
+def test_format_rate(value, shown) -> None:
+    assert format_rate(value) == shown
 
 
 @pytest.mark.parametrize("members, expected", [(2, 24), (254, 24), (255, 23), (510, 23), (511, 22)])

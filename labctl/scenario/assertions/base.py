@@ -8,17 +8,14 @@ import math
 import subprocess
 import threading
 import time
-from typing import Annotated, Any, Callable, Literal
+from typing import Any, Callable, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from labctl.scenario.context import Context
 from labctl.scenario.steps import AssertStep
-from labctl.topology.schema import parse_percent, parse_rate
 
 log = logging.getLogger(__name__)
-Percent = Annotated[float, BeforeValidator(parse_percent)]
-Mbps = Annotated[float, BeforeValidator(lambda v: parse_rate(v) / 1e6)]   # 5, '5mbit', '500kbit' -> Mbit/s
 
 
 class FromTo(AssertStep):

@@ -7,14 +7,15 @@ from labctl.scenario import traffic  # the module, not its names: traffic import
 from labctl.scenario.assertions.base import bounds, truncate
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import AssertStep, Seconds, assertion
+from labctl.scenario.steps import AssertStep, assertion
+from labctl.units import Duration
 
 
 @assertion("outage")
 class Outage(AssertStep):
     stream: str = Field(description="the id of a ping traffic flow, running or stopped")
-    max_gap: Seconds | None = Field(None, alias="max", description="the longest gap between replies allowed")
-    min_gap: Seconds | None = Field(None, alias="min", description="a gap at least this long must have happened")
+    max_gap: Duration | None = Field(None, alias="max", description="the longest gap between replies allowed")
+    min_gap: Duration | None = Field(None, alias="min", description="a gap at least this long must have happened")
 
     @model_validator(mode="after")
     def _bounded(self) -> "Outage":

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from labctl.scenario.assertions.base import FromTo, Percent
+from labctl.scenario.assertions.base import FromTo
 from labctl.scenario.assertions.outputs import ping_problem, run_ping
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
 from labctl.scenario.steps import assertion
+from labctl.units import Percent
 
 INTERVAL = 0.2
 

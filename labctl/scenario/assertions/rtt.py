@@ -8,17 +8,18 @@ from labctl.scenario.assertions.base import Clock, FromTo, ms, percentile
 from labctl.scenario.assertions.outputs import ping_problem, run_ping
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import Seconds, assertion
+from labctl.scenario.steps import assertion
+from labctl.units import Duration
 
 
 @assertion("rtt")
 class Rtt(FromTo):
     count: int = Field(20, ge=1, le=10000)
-    interval: Seconds = Field(0.1, gt=0)
-    p50: Seconds | None = None
-    p95: Seconds | None = None
-    p99: Seconds | None = None
-    max_rtt: Seconds | None = Field(None, alias="max")
+    interval: Duration = Field(0.1, gt=0)
+    p50: Duration | None = None
+    p95: Duration | None = None
+    p99: Duration | None = None
+    max_rtt: Duration | None = Field(None, alias="max")
 
     def limits(self) -> dict[str, float]:
         """Thresholds given, in ms, by the name reports use."""

@@ -9,7 +9,8 @@ from pydantic import Field
 from labctl.scenario.assertions.base import FromTo
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import Seconds, assertion
+from labctl.scenario.steps import assertion
+from labctl.units import Duration
 
 # Run by the node's python3: prints the outcome, then a detail.
 CONNECT = """
@@ -31,7 +32,7 @@ except OSError as exc:
 class Tcp(FromTo):
     port: int = Field(ge=1, le=65535)
     expect: Literal["open", "refused", "blocked"] = "open"
-    timeout: Seconds = Field(2.0, gt=0, description="how long a connect may take before the port counts as blocked")
+    timeout: Duration = Field(2.0, gt=0, description="how long a connect may take before the port counts as blocked")
 
     def subject(self) -> str:
         return f"{super().subject()} port {self.port} {self.expect}"

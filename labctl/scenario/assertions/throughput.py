@@ -7,29 +7,34 @@ from typing import Literal
 
 from pydantic import Field
 
-from labctl.scenario.assertions.base import Background, FromTo, Mbps, bounds
+from labctl.scenario.assertions.base import Background, FromTo, bounds
 from labctl.scenario.assertions.outputs import iperf_intervals
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import Seconds, assertion
+from labctl.scenario.steps import assertion
+from labctl.units import Duration, Rate
 
 
 @assertion("throughput")
 class Throughput(FromTo):
-    duration: Seconds = Field(3.0, gt=0, le=600)
+    duration: Duration = Field(3.0, gt=0, le=600)
     protocol: Literal["tcp", "udp"] = "tcp"
-    bandwidth: str | None = Field(None, description="iperf3 -b, e.g. 20M (UDP sends 1M without it)")
-    min_rate: Mbps | None = Field(None, alias="min", description="Mbit/s (or a rate: 500kbit)")
-    max_rate: Mbps | None = Field(None, alias="max", description="Mbit/s (or a rate: 1gbit)")
+    bandwidth: Rate | None = Field(None, description="iperf3 -b (UDP sends 1 Mbit/s without it)")
+    min_rate: Rate | None = Field(None, alias="min")
+    max_rate: Rate | None = Field(None, alias="max")
     port: int = Field(5201, ge=1, le=65535)
 
+    def limits(self) -> list[str]:
+        """['at least 3', 'at most 6'], in Mbit/s."""
+        return bounds(*(None if rate is None else rate / 1e6 for rate in (self.min_rate, self.max_rate)))
+
     def subject(self) -> str:
-        limits = bounds(self.min_rate, self.max_rate)
+        limits = self.limits()
         return super().subject() + (f" {self.protocol.upper()}" if self.protocol == "udp" else "") + \
             (f": {' and '.join(limits)} Mbit/s" if limits else "")
 
     def expected(self, ctx: Context) -> str:
-        limits = bounds(self.min_rate, self.max_rate)
+        limits = self.limits()
         return (f"{self.describe(ctx)} {self.protocol.upper()} throughput "
                 + (f"{' and '.join(limits)} Mbit/s" if limits else "measured") + f" over {self.duration:g} s")
 
@@ -42,7 +47,7 @@ class Throughput(FromTo):
                 return Observation(False, self.expected(ctx), "the iperf3 server did not start", server.stop())
             argv = ["iperf3", f"-{self.family}", "-c", self.target(ctx), "-p", port, "-J", "-t", f"{self.duration:g}",
                     "-i", "0.5", "--get-server-output"]
-            argv += (["-u"] if self.protocol == "udp" else []) + (["-b", self.bandwidth] if self.bandwidth else [])
+            argv += (["-u"] if self.protocol == "udp" else []) + (["-b", str(self.bandwidth)] if self.bandwidth else [])
             began = ctx.now()
             done = ctx.run(self.src, argv, timeout=self.duration + 15)
         finally:
@@ -69,8 +74,9 @@ class Throughput(FromTo):
             udp = end.get("sum", received)
             observed += (f", {udp.get('lost_packets', 0)}/{udp.get('packets', 0)} datagrams lost "
                          f"({udp.get('lost_percent', 0):.3g}%)")
-        low = self.min_rate is not None and rate < self.min_rate
-        high = self.max_rate is not None and rate > self.max_rate
-        observed += f": below {self.min_rate:g} Mbit/s" if low else f": above {self.max_rate:g} Mbit/s" if high else ""
+        low = self.min_rate is not None and rate * 1e6 < self.min_rate
+        high = self.max_rate is not None and rate * 1e6 > self.max_rate
+        observed += f": below {self.min_rate / 1e6:g} Mbit/s" if low else \
+            f": above {self.max_rate / 1e6:g} Mbit/s" if high else ""
         return Observation(not (low or high), self.expected(ctx), observed, command + (text or output),
                            {"throughput Mbit/s": intervals})

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from labctl.topology.schema import LinkParams, NodeKind
+NodeKind = Literal["host", "router", "switch"]
 
 
 class InterfacePlan(BaseModel):
@@ -56,11 +56,6 @@ class Shaping(BaseModel):
     loss_pct: float | None = None
     queue_packets: int | None = None
     mtu: int | None = None
-
-    @classmethod
-    def from_params(cls, params: LinkParams) -> "Shaping":
-        return cls(rate_bps=params.rate, delay_ms=params.delay, jitter_ms=params.jitter, loss_pct=params.loss,
-                   queue_packets=params.queue, mtu=params.mtu)
 
     def is_shaped(self) -> bool:
         return any(v is not None for k, v in self if k != "mtu")

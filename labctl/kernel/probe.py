@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from functools import cache
 
-from labctl.runtime import netns
+from labctl.kernel import netns
 
 QDISCS = {
     "netem": "netem delay 1ms",
