@@ -24,7 +24,7 @@ import mininet_build
 import observe
 from labctl.kernel import netns
 from labctl.runtime import lab
-from labctl.runtime.state import STATE_DIR
+from labctl.paths import STATE_DIR
 from labctl.topology import compile_plan
 from labctl.plan import Plan
 from labctl.topology.schema import Topology

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,13 +42,15 @@ def _plan_from(args: argparse.Namespace) -> Plan:
     return compile_plan(topo, source, name=args.name)
 
 
-def _plan_of(target: str) -> Plan:
-    """A running lab's plan, or a topology file's."""
+def _plan_of(target: str) -> tuple[Plan, set[int]]:
+    """A running lab's plan with its links as they are now, and those down; or a topology file's plan."""
+    from labctl.runtime.links import live_links
     from labctl.runtime.state import list_labs, load
     if target in list_labs():
-        return load(target)[1]
+        state, plan = load(target)
+        return plan.model_copy(update={"links": live_links(plan, state)}), set(state.links_down)
     topo, source = load_topology(target)
-    return compile_plan(topo, source)
+    return compile_plan(topo, source), set()
 
 
 def _bring_up(plan: Plan, quiet: bool = False):
@@ -103,38 +106,68 @@ def cmd_status(args: argparse.Namespace) -> int:
     report = {}
     for name in names:
         try:
-            state, nodes = lab.status(name)
+            report[name] = lab.status(name)
         except LabctlError:
             if args.lab:
                 raise
             continue    # went down while we were looking
-        report[name] = {"status": state.status, "nodes": [asdict(n) for n in nodes]}
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(json.dumps({name: asdict(found) for name, found in report.items()}, indent=1))
         return 0
     if not names:
         out.print("no labs are up")
-    for name, info in report.items():
-        table = Table(title=f"lab {name} ({info['status']})", title_justify="left")
-        for column in ("node", "kind", "interface", "peer", "state", "addresses", "rx/tx packets"):
+    for found in report.values():
+        _print_status(found)
+    return 0
+
+
+def _print_status(found) -> None:
+    def coloured(text: str, good: bool) -> str:
+        return f"[{'green' if good else 'red'}]{text}[/]"
+
+    table = Table(title=f"lab {found.name} ({found.status})", title_justify="left")
+    for column in ("node", "kind", "interface", "peer", "state", "addresses", "rx/tx packets"):
+        table.add_column(column)
+    for node in found.nodes:
+        first = (node.name + (" [red](stopped)[/]" if node.stopped else ""), node.kind)
+        for i, intf in enumerate(node.interfaces or [None]):
+            row = first if i == 0 else ("", "")
+            if intf is None:
+                table.add_row(*row, "", "", "", "", "")
+                continue
+            table.add_row(*row, intf.name, intf.peer, coloured(intf.state, intf.state == "up"),
+                          " ".join(intf.addresses), f"{intf.rx_packets}/{intf.tx_packets}")
+    out.print(table)
+    links = Table(title="links", title_justify="left")
+    for column in ("link", "state", "shaping"):
+        links.add_column(column)
+    for link in found.links:
+        links.add_row(f"{link.a} - {link.b}", coloured("down" if link.down else "up", not link.down), link.shaping)
+    out.print(links)
+    if found.services:
+        table = Table(title="services", title_justify="left")
+        for column in ("node", "service", "state", "started"):
             table.add_column(column)
-        for node in info["nodes"]:
-            intfs = node["interfaces"] or [None]
-            for i, intf in enumerate(intfs):
-                first = (node["name"], node["kind"]) if i == 0 else ("", "")
-                if intf is None:
-                    table.add_row(*first, "", "", "", "", "")
-                    continue
-                colour = "green" if intf["state"] == "up" else "red"
-                table.add_row(*first, intf["name"], intf["peer"], f"[{colour}]{intf['state']}[/]",
-                              " ".join(intf["addresses"]), f"{intf['rx_packets']}/{intf['tx_packets']}")
+        for svc in found.services:
+            table.add_row(svc.node, svc.name, coloured(svc.describe(), svc.state == "running"),
+                          time.strftime("%H:%M:%S", time.localtime(svc.since)) if svc.since else "")
         out.print(table)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from labctl.runtime import services
+    from labctl.runtime.state import load
+    logs = services.logs(args.lab, load(args.lab)[1], args.node, args.service)
+    for name, line in services.tail(logs, args.lines, args.follow):
+        out.print(f"[dim]{name}[/] {line}" if len(logs) > 1 else line, markup=len(logs) > 1, highlight=False)
     return 0
 
 
 def _exec_in(lab: str, node: str, argv: list[str]) -> int:
     from labctl.runtime.commands import node_argv
+    from labctl.runtime.services import join_exec_group
     command = node_argv(lab, node, argv)
+    join_exec_group(lab, node)           # so that `labctl down` ends it too
     sys.stdout.flush()
     os.execvp(command[0], command)
     return 127  # not reached
@@ -179,7 +212,7 @@ def cmd_cli(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from labctl.graph import render
-    path = render(_plan_of(args.target), args.output)
+    path = render(*_plan_of(args.target), args.output)
     out.print(f"wrote {path}")
     return 0
 
@@ -204,28 +237,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from labctl.runtime.lab import require_root
+    import shutil
+
+    from labctl import needs
     from labctl.kernel.probe import probe
+    from labctl.runtime.lab import require_root
     require_root("labctl doctor")
     caps = probe()
+    programs = {program: {"path": shutil.which(program), "package": package, "needed by": who}
+                for program, (package, who) in needs.programs().items()}
     if args.json:
-        print(json.dumps(asdict(caps) | {"fallbacks": caps.fallbacks()}, indent=1))
+        print(json.dumps({"features": caps.features(), "programs": programs, "fallbacks": caps.fallbacks()},
+                         indent=1))
         return 0
-    table = Table(title="kernel features", title_justify="left")
+    table = Table(title="kernel features labctl uses", title_justify="left")
     table.add_column("feature")
     table.add_column("available")
-    features = {f"qdisc {k}": v for k, v in caps.qdiscs.items()}
-    features |= {"nftables netdev egress": caps.nft_egress, "NFQUEUE": caps.nfqueue, "VXLAN": caps.vxlan,
-                 "TUN": caps.tun, "Open vSwitch kernel datapath": caps.ovs_kernel}
-    for name, ok in features.items():
+    for name, ok in caps.features().items():
         table.add_row(name, "[green]yes[/]" if ok else "[red]no[/]")
     out.print(table)
-    programs = Table(title="programs", title_justify="left")
-    programs.add_column("program")
-    programs.add_column("found")
-    for name, path in caps.programs.items():
-        programs.add_row(name, f"[green]{path}[/]" if path else "[yellow]not installed[/]")
-    out.print(programs)
+    table = Table(title="programs", title_justify="left")
+    for column in ("program", "needed by", "Debian package", "found"):
+        table.add_column(column)
+    for name, found in programs.items():
+        table.add_row(name, found["needed by"], found["package"],
+                      f"[green]{found['path']}[/]" if found["path"] else "[yellow]not installed: make setup[/]")
+    out.print(table)
     for note in caps.fallbacks():
         out.print(f"[yellow]fallback:[/] {note}")
     return 0
@@ -268,15 +305,23 @@ def _run_suite(paths: list[str], lab: str | None, keep: bool = False, name: str 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from labctl.scenario import console, report
-    results, built = _run_suite(args.paths, args.lab, args.keep, args.name)
+    from labctl.scenario.runner import Interrupted
+
+    def write_reports(results: list) -> None:
+        for path, write in ((args.junit, report.write_junit), (args.json, report.write_json),
+                            (args.html, report.write_html)):
+            if path:
+                write(results, path)
+                out.print(f"wrote {path}")
+    try:
+        results, built = _run_suite(args.paths, args.lab, args.keep, args.name)
+    except Interrupted as exc:          # the reports get what ran; main() then says so and exits 130
+        write_reports(exc.results)
+        raise
     for result in results:
         console.failures(out, result)
     console.summary(out, results)
-    for path, write in ((args.junit, report.write_junit), (args.json, report.write_json),
-                        (args.html, report.write_html)):
-        if path:
-            write(results, path)
-            out.print(f"wrote {path}")
+    write_reports(results)
     return 2 if not built else 0 if all(r.passed for r in results) else 1
 
 
@@ -313,10 +358,18 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("clean", help="remove every lab labctl recorded: running, half-built or left by a crash") \
         .set_defaults(func=cmd_clean)
 
-    status = sub.add_parser("status", help="nodes, interfaces, addresses and link states")
+    status = sub.add_parser("status", help="nodes, interfaces, links and services, as they are now")
     status.add_argument("lab", nargs="?")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+
+    logs = sub.add_parser("logs", help="a node's service logs: labctl logs LAB NODE [SERVICE] [-f]")
+    logs.add_argument("lab")
+    logs.add_argument("node")
+    logs.add_argument("service", nargs="?", help="one service (default: all the node's services)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing what is added, until Ctrl-C")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines of the end (default 50)")
+    logs.set_defaults(func=cmd_logs)
 
     ex = sub.add_parser("exec", help="run a command on a node: labctl exec LAB NODE -- CMD")
     ex.add_argument("lab")
@@ -401,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("labctl: interrupted")
         return 130
+    except Exception as exc:            # a bug: say so in one line; -v shows where
+        logging.getLogger("labctl").debug("internal error", exc_info=True)
+        err.print(f"labctl: internal error ({type(exc).__name__}: {exc}); this is a bug in labctl"
+                  + ("" if args.verbose else ", `labctl -v ...` shows where"), markup=False, highlight=False)
+        return 70
 
 
 if __name__ == "__main__":

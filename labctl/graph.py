@@ -21,27 +21,29 @@ def _end_label(plan: Plan, end: str) -> str:
     return "\n".join([ifname] + [a for a in (intf.ipv4, intf.ipv6) if a])
 
 
-def draw(plan: Plan) -> graphviz.Graph:
+def draw(plan: Plan, down: set[int] = frozenset()) -> graphviz.Graph:
+    """The plan's nodes and links; links in `down` (indexes) dashed red."""
     graph = graphviz.Graph(plan.name, graph_attr={"label": plan.name, "labelloc": "t", "fontname": "Helvetica",
                                                    "overlap": "false", "splines": "true"},
                            node_attr={"fontname": "Helvetica"}, edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     for node in plan.nodes.values():
         label = "\n".join([node.name] + [a for a in node.loopback])
         graph.node(node.name, label, **_STYLE[node.kind])
-    for link in plan.links:
+    for i, link in enumerate(plan.links):
         label = link.shaping.describe() if link.shaping.is_shaped() else ""
-        graph.edge(link.a.split(":")[0], link.b.split(":")[0], label=label,
-                   taillabel=_end_label(plan, link.a), headlabel=_end_label(plan, link.b))
+        style = {"style": "dashed", "color": "red", "fontcolor": "red"} if i in down else {}
+        graph.edge(link.a.split(":")[0], link.b.split(":")[0], label=label + (" (down)" if i in down else ""),
+                   taillabel=_end_label(plan, link.a), headlabel=_end_label(plan, link.b), **style)
     return graph
 
 
-def render(plan: Plan, output: str | Path) -> Path:
+def render(plan: Plan, down: set[int], output: str | Path) -> Path:
     """Write the picture; the format follows the file's suffix (svg, png, pdf, dot)."""
     output = Path(output)
     fmt = output.suffix.lstrip(".") or "svg"
     if fmt != "dot" and fmt not in graphviz.FORMATS:
         raise InputError([f"{output}: cannot draw a '.{fmt}' file; use .svg, .png, .pdf or .dot"])
-    graph = draw(plan)
+    graph = draw(plan, down)
     if fmt == "dot":
         output.write_text(graph.source)
     else:

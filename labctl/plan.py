@@ -6,10 +6,15 @@ from typing import Literal
 from pydantic import BaseModel
 
 NodeKind = Literal["host", "router", "switch"]
+# Interface indexes the plan gives, so the runtime never looks one up: lo is 1, and a kernel with tunnel modules
+# loaded puts fallback devices (tunl0, sit0, gre0, ...) at low indexes in every new namespace.
+BRIDGE_IFINDEX = 15              # a switch's bridge
+FIRST_IFINDEX = 16               # a node's interfaces, in plan order
 
 
 class InterfacePlan(BaseModel):
     name: str
+    index: int                   # its ifindex in the node's namespace, chosen when the lab is built
     peer: str                    # "node:interface" at the other end of the link
     link: int                    # index into Plan.links
     ipv4: str | None = None      # "10.0.1.1/24"
@@ -25,12 +30,35 @@ class RoutePlan(BaseModel):
     source: Literal["computed", "gateway", "topology"]
 
 
+class FilePlan(BaseModel):
+    """A generated file, at the path the node's processes see (/etc/... is kept per node, see paths.node_file)."""
+
+    path: str
+    content: str
+
+
+class ServicePlan(BaseModel):
+    """A daemon on a node: its files, how it runs (in the foreground, its output being its log), when it is
+    healthy and how it stops. Every instance of the services in `after` is healthy before it starts."""
+
+    name: str
+    after: list[str] = []
+    files: list[FilePlan] = []
+    command: list[str]
+    health: list[str]            # a command run in the node: exit 0 means healthy
+    ready_timeout_s: float = 10.0
+    stop_signal: str = "TERM"
+    stop_timeout_s: float = 5.0
+
+
 class NodePlan(BaseModel):
     name: str
     kind: NodeKind
     interfaces: list[InterfacePlan] = []
     loopback: list[str] = []     # addresses on lo, e.g. "10.254.0.1/32"
     routes: list[RoutePlan] = []
+    sysctls: dict[str, str] = {}
+    services: list[ServicePlan] = []
 
     @property
     def forwarding(self) -> bool:
@@ -38,6 +66,9 @@ class NodePlan(BaseModel):
 
     def interface(self, name: str) -> InterfacePlan:
         return next(i for i in self.interfaces if i.name == name)
+
+    def service(self, name: str) -> ServicePlan | None:
+        return next((s for s in self.services if s.name == name), None)
 
     def addresses(self) -> list[str]:
         """Every address of the node without prefix length, loopbacks first."""
@@ -99,10 +130,28 @@ class Plan(BaseModel):
     nodes: dict[str, NodePlan]
     links: list[LinkPlan]
     subnets: list[SubnetPlan]
-    hosts: list[tuple[str, str]] = []   # (address, name) lines of each node's /etc/hosts
+    files: list[FilePlan] = []   # every node gets these (/etc/hosts, /etc/resolv.conf)
 
     def node(self, name: str) -> NodePlan:
         return self.nodes[name]
 
     def links_between(self, a: str, b: str) -> list[LinkPlan]:
         return [link for link in self.links if {e[0] for e in link.ends()} == {a, b}]
+
+    def service_levels(self, nodes: list[str] | None = None) -> list[list[tuple[str, ServicePlan]]]:
+        """The services of `nodes` (default: all) as (node, service) in start order: a service's level comes
+        after those of the services it names in `after` (any node's)."""
+        after = {s.name: set(s.after) for n in self.nodes.values() for s in n.services}
+        placed: dict[str, int] = {}
+        while len(placed) < len(after):
+            ready = {name for name in set(after) - set(placed) if all(b in placed for b in after[name] & set(after))}
+            if not ready:
+                raise ValueError(f"services wait for each other: {', '.join(sorted(set(after) - set(placed)))}")
+            for name in ready:
+                placed[name] = 1 + max((placed[b] for b in after[name] & set(after)), default=-1)
+        levels: list[list[tuple[str, ServicePlan]]] = [[] for _ in range(max(placed.values(), default=-1) + 1)]
+        for node in self.nodes.values():
+            if nodes is None or node.name in nodes:
+                for svc in node.services:
+                    levels[placed[svc.name]].append((node.name, svc))
+        return [level for level in levels if level]

@@ -8,6 +8,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from labctl.errors import LabError
+from labctl.kernel.netns import NetlinkFailure
 from labctl.kernel.probe import Capabilities
 from labctl.plan import Shaping
 
@@ -52,10 +53,10 @@ def _nft_loss(namespace: str, ifname: str, loss: float | None) -> None:
 def apply(ipr: IPRoute, namespace: str, ifname: str, params: Shaping, caps: Capabilities,
           replacing: bool = False) -> None:
     """Shape `ifname` as `params` says; `replacing` also removes shaping it had before (all None: none)."""
-    index = ipr.link_lookup(ifname=ifname)[0]
+    index = ipr.index(ifname)
     try:
         ipr.tc("del", index=index, handle=0, parent=0xFFFFFFFF)   # back to the default qdisc
-    except NetlinkError:
+    except (NetlinkError, NetlinkFailure):     # it had the default qdisc already
         pass
     netem = caps.qdiscs.get("netem") and (params.delay_ms or params.jitter_ms or params.loss_pct)
     if params.rate_bps or params.queue_packets:

@@ -1,19 +1,24 @@
-"""Named network namespaces, created in-process (no `ip` or fork per namespace), like `ip netns add`."""
+"""Named network namespaces, created in-process (no `ip` or fork per namespace), like `ip netns add`, and
+pyroute2 sockets bound to them whose netlink errors are LabErrors."""
 from __future__ import annotations
 
 import ctypes
 import errno
 import os
-import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterator
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELQDISC, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
+                                   RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE,
+                                   RTM_NEWTCLASS, RTM_SETLINK)
 
-NETNS_DIR = Path("/run/netns")
+from labctl.errors import LabError
+from labctl.paths import NETNS_DIR
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
 _MS_BIND, _MS_REC, _MS_SHARED, _MNT_DETACH = 4096, 16384, 1 << 20, 2
@@ -34,37 +39,52 @@ def _prepare_dir() -> None:
 
 
 @contextmanager
-def entered(path: str | Path) -> Iterator[None]:
-    """Run the body with this thread inside the namespace at `path`; always come back."""
+def entered(target: str | os.PathLike | int) -> Iterator[None]:
+    """Run the body with this thread inside the namespace at `target` (a path or an open fd); always come back."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(path, os.O_RDONLY)
+    fd = target if isinstance(target, int) else os.open(target, os.O_RDONLY)
     try:
-        _check(_libc.setns(target, _CLONE_NEWNET), "setns", str(path))
+        _check(_libc.setns(fd, _CLONE_NEWNET), "setns", str(target))
         yield
     finally:
-        os.close(target)
-        _check(_libc.setns(home, _CLONE_NEWNET), "setns back from", str(path))
+        if fd is not target:
+            os.close(fd)
+        _check(_libc.setns(home, _CLONE_NEWNET), "setns back from", str(target))
         os.close(home)
 
 
 def write_sysctls(values: dict[str, str]) -> None:
     """Write /proc/sys/net values for the namespace this thread is in."""
     for key, value in values.items():
-        Path("/proc/sys", key.replace(".", "/")).write_text(value)
+        fd = os.open("/proc/sys/" + key.replace(".", "/"), os.O_WRONLY)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
 
 
-def create(name: str, sysctls: dict[str, str]) -> IPRoute:
-    """Create namespace `name`, apply `sysctls` in it, and return a netlink socket bound to it."""
+@dataclass
+class Namespace:
+    name: str
+    inode: int          # what identifies it as the one labctl made
+    fd: int             # open: for setns and for creating interfaces straight into it
+
+
+def create(name: str, sysctls: dict[str, str]) -> Namespace:
+    """Create namespace `name` (refusing to reuse an existing name) and apply `sysctls` in it."""
     _prepare_dir()
     path = NETNS_DIR / name
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
-    os.close(fd)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    except FileExistsError:
+        raise LabError(f"a network namespace named '{name}' already exists (labctl did not make it)") from None
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         _check(_libc.unshare(_CLONE_NEWNET), "unshare", name)
         _check(_libc.mount(b"/proc/thread-self/ns/net", bytes(path), b"none", _MS_BIND, None), "mount", name)
         write_sysctls(sysctls)
-        return IPRoute()
+        fd = os.open(path, os.O_RDONLY)
+        return Namespace(name, os.fstat(fd).st_ino, fd)
     except BaseException:
         _libc.umount2(bytes(path), _MNT_DETACH)
         path.unlink(missing_ok=True)
@@ -74,78 +94,78 @@ def create(name: str, sysctls: dict[str, str]) -> IPRoute:
         os.close(home)
 
 
-def socket(name: str) -> IPRoute:
-    """A netlink socket bound to existing namespace `name` (use it as a context manager to close it).
-
-    The socket is opened from a short-lived thread, so this process's main thread never appears to be inside
-    the lab: a concurrent `labctl down` kills every process it finds in the lab's namespaces."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_socket_in, NETNS_DIR / name).result()
-
-
-def _socket_in(path: Path) -> IPRoute:
-    with entered(path):
-        return IPRoute()
+def inode(name: str) -> int | None:
+    """The inode of the mounted namespace `name`, or None if there is none."""
+    path = NETNS_DIR / name
+    return os.stat(path).st_ino if os.path.ismount(path) else None
 
 
 def exists(name: str) -> bool:
-    """True once the namespace is mounted (a crash can leave the bare mount-point file behind)."""
-    return os.path.ismount(NETNS_DIR / name)
+    """True if anything, mounted or not, holds the name."""
+    return os.path.lexists(NETNS_DIR / name)
 
 
-def inode(name: str) -> int | None:
-    try:
-        return os.stat(NETNS_DIR / name).st_ino
-    except FileNotFoundError:
-        return None
-
-
-def pids_in(inodes: set[int]) -> list[int]:
-    """Processes whose network namespace is one of `inodes`."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if os.stat(f"/proc/{entry.name}/ns/net").st_ino in inodes:
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-def stop_processes(pids: list[int], grace: float = 2.0) -> None:
-    """SIGTERM these pids, then SIGKILL the ones still alive after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = []
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-                alive.append(pid)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while alive and time.monotonic() < deadline:
-            alive = [p for p in alive if _alive(p)]
-            time.sleep(0.02)
-        pids = alive
-        if not pids:
-            return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def remove(name: str) -> None:
+def remove(name: str, expected_inode: int) -> bool:
+    """Remove namespace `name` if it is the one with `expected_inode`; False (and nothing done) if not."""
     path = NETNS_DIR / name
+    if inode(name) != expected_inode:
+        return False
     if _libc.umount2(bytes(path), _MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
         raise OSError(ctypes.get_errno(), f"umount {path}")
     path.unlink(missing_ok=True)
+    return True
+
+
+_REQUESTS = {RTM_NEWLINK: "creating or changing a link", RTM_SETLINK: "changing a link", RTM_DELLINK: "deleting a link",
+             RTM_GETLINK: "reading links", RTM_NEWADDR: "adding an address", RTM_DELADDR: "removing an address",
+             RTM_GETADDR: "reading addresses", RTM_NEWROUTE: "adding a route", RTM_DELROUTE: "removing a route",
+             RTM_GETROUTE: "reading routes", RTM_NEWQDISC: "setting a qdisc", RTM_DELQDISC: "removing a qdisc",
+             RTM_NEWTCLASS: "setting a traffic class"}
+
+
+class NetlinkFailure(LabError):
+    """A netlink request the kernel refused; `code` is its errno."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class Socket(IPRoute):
+    """pyroute2's IPRoute inside a namespace: a refused request raises NetlinkFailure naming the namespace, what
+    was asked and why; `index()` finds an interface or says it is missing."""
+
+    def __init__(self, namespace: str):
+        self.namespace = namespace
+        super().__init__()
+
+    def nlm_request(self, msg, msg_type, *args, **kwargs):
+        try:
+            yield from super().nlm_request(msg, msg_type, *args, **kwargs)
+        except NetlinkError as exc:
+            reason = os.strerror(exc.code) + (f" ({exc.args[1]})" if len(exc.args) > 1 and exc.args[1] else "")
+            where = f" on interface {msg['index']}" if "index" in msg and msg["index"] else ""
+            raise NetlinkFailure(f"{self.namespace}: {_REQUESTS.get(msg_type, 'a netlink request')}{where} failed: "
+                                 f"{reason}", exc.code) from None
+
+    def index(self, ifname: str) -> int:
+        found = self.link_lookup(ifname=ifname)
+        if not found:
+            raise LabError(f"{self.namespace} has no interface {ifname}")
+        return found[0]
+
+
+def socket(name: str) -> Socket:
+    """A Socket bound to existing namespace `name` (use it as a context manager to close it).
+
+    The socket is opened from a short-lived thread, so this process's main thread never appears to be inside
+    the lab (a concurrent `labctl down` stops the processes it finds in the lab's namespaces)."""
+    if inode(name) is None:
+        raise LabError(f"network namespace {name} does not exist")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_socket_in, name).result()
+
+
+def _socket_in(name: str) -> Socket:
+    with entered(NETNS_DIR / name):
+        return Socket(name)

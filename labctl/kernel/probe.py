@@ -1,4 +1,5 @@
-"""What this machine can do: qdiscs, netfilter features, kernel datapaths and programs. `labctl doctor` shows it."""
+"""What this machine's kernel offers of what labctl uses: the qdiscs link shaping needs, nftables' egress hook
+(the loss fallback), and cgroup v2 (services). `labctl doctor` shows it, with the fallbacks that apply."""
 from __future__ import annotations
 
 import os
@@ -7,24 +8,11 @@ import subprocess
 from dataclasses import dataclass, field
 from functools import cache
 
-from labctl.kernel import netns
+from labctl.kernel import cgroups, netns
 
 QDISCS = {
-    "netem": "netem delay 1ms",
-    "tbf": "tbf rate 1mbit burst 10k latency 50ms",
-    "htb": "htb default 1",
-    "pfifo": "pfifo limit 100",
-    "fq_codel": "fq_codel",
-    "fq": "fq",
-    "cake": "cake",
-    "sfq": "sfq",
-}
-PROGRAMS = {
-    "ip": "ip", "tc": "tc", "ping": "ping", "traceroute": "traceroute", "iperf3": "iperf3",
-    "tcpdump": "tcpdump", "nft": "nft", "iptables": "iptables", "dot": "dot", "mnexec": "mnexec",
-    "ethtool": "ethtool", "ovs-vsctl": "ovs-vsctl", "ovs-vswitchd": "ovs-vswitchd",
-    "frr (zebra)": "/usr/lib/frr/zebra", "bird": "bird", "stayrtr": "stayrtr", "haproxy": "haproxy",
-    "named": "named", "unbound": "unbound", "osken-manager": "osken-manager",
+    "netem": "netem delay 1ms",                            # delay, jitter, loss
+    "tbf": "tbf rate 1mbit burst 10k latency 50ms",        # rate, queue
 }
 
 
@@ -32,11 +20,15 @@ PROGRAMS = {
 class Capabilities:
     qdiscs: dict[str, bool] = field(default_factory=dict)
     nft_egress: bool = False
-    nfqueue: bool = False
-    vxlan: bool = False
-    tun: bool = False
-    ovs_kernel: bool = False
-    programs: dict[str, str | None] = field(default_factory=dict)
+    cgroup2: str | None = None           # where it is mounted
+    cgroup_kill: bool = False
+
+    def features(self) -> dict[str, bool]:
+        """Each feature labctl uses and whether this machine has it."""
+        return {**{f"qdisc {name}": ok for name, ok in self.qdiscs.items()},
+                "nftables netdev egress hook": self.nft_egress,
+                f"cgroup v2{f' ({self.cgroup2})' if self.cgroup2 else ''}": self.cgroup2 is not None,
+                "cgroup.kill": self.cgroup_kill}
 
     def fallbacks(self) -> list[str]:
         """Plain-language consequences of what is missing."""
@@ -44,47 +36,42 @@ class Capabilities:
         if not self.qdiscs.get("netem"):
             notes.append("no netem: link delay and jitter are unavailable; loss uses "
                          + ("an nftables egress rule" if self.nft_egress else "nothing (unavailable)"))
-        if not self.qdiscs.get("fq_codel"):
-            notes.append("no fq_codel/cake: AQM experiments are unavailable; queues are tbf/pfifo tail-drop")
-        if not self.ovs_kernel:
-            notes.append("no Open vSwitch kernel datapath: OVS switches need the userspace (netdev) datapath")
+        if not self.qdiscs.get("tbf"):
+            notes.append("no tbf: link rate and queue are unavailable")
+        if self.cgroup2 is None:
+            notes.append("no cgroup v2: labs cannot run services")
+        elif not self.cgroup_kill:
+            notes.append("no cgroup.kill (kernel before 5.14): a service's processes are killed one by one")
         return notes
 
 
-def _run(namespace: str, *args: str) -> bool:
-    return subprocess.run(["ip", "netns", "exec", namespace, *args], capture_output=True).returncode == 0
+def _run(namespace: str, *args: str, stdin: bytes | None = None) -> bool:
+    return subprocess.run(["ip", "netns", "exec", namespace, *args], capture_output=True,
+                          input=stdin).returncode == 0
 
 
 @cache
 def probe() -> Capabilities:
-    """Try each feature in a scratch namespace (removed afterwards); programs are looked up on PATH."""
-    caps = Capabilities(programs={name: shutil.which(cmd) for name, cmd in PROGRAMS.items()})
-    caps.tun = os.path.exists("/dev/net/tun")
-    caps.ovs_kernel = os.path.isdir("/sys/module/openvswitch")
-    scratch = f"labctl-probe-{os.getpid()}"
-    ipr = netns.create(scratch, {})
+    """Try each feature in a scratch namespace (removed afterwards)."""
+    root = cgroups.mount()
+    caps = Capabilities(cgroup2=str(root) if root else None)
+    if root:
+        probe_group = root / cgroups.ROOT_NAME / f"probe-{os.getpid()}"
+        cgroups.create(probe_group)
+        caps.cgroup_kill = (probe_group / "cgroup.kill").exists()
+        cgroups.remove(probe_group)
+        cgroups.remove_if_empty(probe_group.parent)
+    scratch = netns.create(f"labctl-probe-{os.getpid()}", {})
     try:
-        ipr.link("add", ifname="p0", kind="veth", peer={"ifname": "p1"})
-        for name in ("lo", "p0", "p1"):
-            ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
+        _run(scratch.name, "ip", "link", "add", "p0", "up", "type", "veth", "peer", "name", "p1")
+        _run(scratch.name, "ip", "link", "set", "p1", "up")
         for name, spec in QDISCS.items():
-            caps.qdiscs[name] = _run(scratch, "tc", "qdisc", "replace", "dev", "p0", "root", *spec.split())
-        _run(scratch, "tc", "qdisc", "del", "dev", "p0", "root")
-        try:
-            ipr.link("add", ifname="vx0", kind="vxlan", vxlan_id=42, vxlan_port=4789)
-            caps.vxlan = True
-        except Exception:
-            caps.vxlan = False
-        if caps.programs["nft"]:
-            caps.nft_egress = subprocess.run(
-                ["ip", "netns", "exec", scratch, "nft", "-f", "-"], capture_output=True,
-                input=b"table netdev t {\n chain c {\n type filter hook egress device p0 priority 0;\n }\n}\n",
-            ).returncode == 0
-        if caps.programs["iptables"]:
-            caps.nfqueue = _run(scratch, "iptables", "-w", "-A", "OUTPUT", "-p", "udp", "--dport", "9",
-                                "-j", "NFQUEUE", "--queue-num", "1", "--queue-bypass")
+            caps.qdiscs[name] = _run(scratch.name, "tc", "qdisc", "replace", "dev", "p0", "root", *spec.split())
+        _run(scratch.name, "tc", "qdisc", "del", "dev", "p0", "root")
+        caps.nft_egress = bool(shutil.which("nft")) and _run(
+            scratch.name, "nft", "-f", "-",
+            stdin=b"table netdev t {\n chain c {\n type filter hook egress device p0 priority 0;\n }\n}\n")
     finally:
-        ipr.close()
-        netns.remove(scratch)
+        os.close(scratch.fd)
+        netns.remove(scratch.name, scratch.inode)
     return caps
-

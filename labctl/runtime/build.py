@@ -1,57 +1,62 @@
-"""Building a plan on the kernel with pyroute2, and removing it again. Everything lives in the lab's own
-namespaces: veth pairs are created straight into them and switches are bridges inside their own namespace,
-so the root namespace never sees a lab interface."""
+"""Building a plan on the machine, and removing it again. Everything lives in the lab's own namespaces: veth
+pairs are created straight into them and switches are bridges inside their own namespace, so the root namespace
+never sees a lab interface. Each object made outside them is journaled as it is made; teardown removes exactly
+what the journal names."""
 from __future__ import annotations
 
 import logging
 import os
+import resource
 import shutil
 import signal
-import time
+from collections import defaultdict
 from contextlib import contextmanager
-from ipaddress import ip_interface
-from pathlib import Path
 from typing import Callable, Iterator
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from labctl.errors import LabError
 from labctl.impair import tc
-from labctl.kernel import netns
+from labctl.kernel import cgroups
 from labctl.kernel.probe import probe
-from labctl.runtime.state import ETC_NETNS, LabState, claim, forget, netns_name
-from labctl.plan import NodePlan, Plan, RoutePlan
+from labctl import paths
+from labctl.paths import netns_name, node_file
+from labctl.plan import Plan
+from labctl.runtime import services
+from labctl.runtime.backend import Backend, KernelBackend, Veth
+from labctl.runtime.state import Journal, LabState, claim, created, forget, load, save
+from labctl.services import SERVICES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
-
-# No ICMP rate limits, so a lab's traceroutes see every hop. For IPv4 the rate mask is cleared rather than the
-# rate set to 0: a zero rate also drains the per-host budget the kernel keeps for "net unreachable" errors.
-_COMMON_SYSCTLS = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0",
-                   "net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.icmp_ratemask": "0",
-                   "net.ipv6.icmp.ratelimit": "0"}
-SYSCTLS = {
-    "host": _COMMON_SYSCTLS,
-    "router": _COMMON_SYSCTLS | {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
-                                 "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
-                                 "net.ipv4.conf.default.ignore_routes_with_linkdown": "1"},
-    # a switch only bridges: no IPv6 link-local chatter from its ports
-    "switch": {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"},
-}
+STAGES = ("namespaces", "links", "addresses and routes", "link shaping", "services")
 
 
-def preflight(plan: Plan) -> None:
-    """Refuse a plan this machine cannot build, before anything is created."""
-    shaped = [link for link in plan.links if link.shaping.is_shaped()]
-    if not shaped:
-        return
-    caps = probe()
+def preflight(plan: Plan, backend: Backend) -> None:
+    """Refuse a plan this machine cannot build, before anything is created: shaping the kernel cannot do,
+    programs services need, names someone else already uses."""
     problems = [f"link {link.label()} ({link.a} - {link.b}): {why}"
-                for link in shaped for why in tc.unsupported(link.shaping, caps)]
+                for link in plan.links if link.shaping.is_shaped() for why in tc.unsupported(link.shaping, probe())]
+    missing: dict[str, list[str]] = defaultdict(list)
+    for node in plan.nodes.values():
+        for service in node.services:
+            for program, package in SERVICES[service.name].programs.items():
+                if not shutil.which(program):
+                    missing[f"{program} (Debian package {package}) for service {service.name}"].append(node.name)
+    problems += [f"{what} on {', '.join(nodes)} is not installed: `make setup` installs it"
+                 for what, nodes in missing.items()]
+    if any(node.services for node in plan.nodes.values()) and cgroups.mount() is None:
+        problems.append("services need cgroup v2, and no cgroup2 file system is mounted")
     if problems:
         raise LabError("this machine cannot build the lab:\n  " + "\n  ".join(problems) +
-                       "\n  (`labctl doctor` lists the kernel features found)")
+                       "\n  (`labctl doctor` lists what this machine has)")
+    taken = [netns_name(plan.name, n) for n in plan.nodes if backend.namespace_exists(netns_name(plan.name, n))]
+    taken += [str(paths.ETC_NETNS / netns_name(plan.name, n)) for n in plan.nodes
+              if (paths.ETC_NETNS / netns_name(plan.name, n)).exists()]
+    if (group := cgroups.lab_group(plan.name)) and group.exists():
+        taken.append(f"cgroup {group}")
+    if taken:
+        raise LabError(f"cannot build lab '{plan.name}': these names are taken by objects labctl did not make "
+                       f"(or a crashed lab left: see `labctl clean`), and labctl leaves them alone: "
+                       f"{', '.join(taken[:10])}{' ...' if len(taken) > 10 else ''}; pick another lab name with --name")
 
 
 @contextmanager
@@ -64,140 +69,116 @@ def no_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def route_args(route: RoutePlan, index: int) -> dict:
-    six = ":" in route.via
-    dst = ("::/0" if six else "0.0.0.0/0") if route.dst == "default" else route.dst
-    return {"dst": dst, "gateway": route.via, "oif": index, "priority": route.metric}
-
-
-def install_routes(ipr: IPRoute, node: NodePlan, devs: set[str] | None = None) -> None:
-    """Add (or re-add) the plan's routes of `node`, only those out of `devs` if given."""
-    for route in node.routes:
-        if devs is None or route.dev in devs:
-            ipr.route("replace", **route_args(route, ipr.link_lookup(ifname=route.dev)[0]))
-
-
-def wait_until_up(interfaces: dict[str, tuple[IPRoute, list[str]]], timeout: float = 10.0) -> None:
-    """Return once the interfaces ({node: (socket, names)}) are operationally up: the kernel drops packets on
-    a veth until its carrier event has been processed, which can take up to a second."""
-    deadline = time.monotonic() + timeout
-    waiting = {node for node, (_, names) in interfaces.items() if names}
-    while waiting:
-        for node in sorted(waiting):
-            ipr, names = interfaces[node]
-            states = {m.get_attr("IFLA_IFNAME"): m.get_attr("IFLA_OPERSTATE") for m in ipr.get_links()}
-            if all(states.get(name) == "UP" for name in names):
-                waiting.discard(node)
-        if waiting and time.monotonic() > deadline:
-            raise LabError(f"interfaces of {', '.join(sorted(waiting))} did not come up within {timeout:.0f} s")
-        if waiting:
-            time.sleep(0.02)
-
-
 class Builder:
-    def __init__(self, plan: Plan, progress: Progress):
-        self.plan, self.progress = plan, progress
-        self.sockets: dict[str, IPRoute] = {}
-        self.hosts_file: Path | None = None
+    def __init__(self, plan: Plan, backend: Backend, state: LabState, journal: Journal, progress: Progress):
+        self.plan, self.backend, self.state, self.journal, self.progress = plan, backend, state, journal, progress
 
     def ns(self, node: str) -> str:
         return netns_name(self.plan.name, node)
 
     def run(self) -> None:
-        plan, total = self.plan, len(self.plan.nodes)
-        for i, node in enumerate(plan.nodes.values(), 1):
-            self.sockets[node.name] = netns.create(self.ns(node.name), SYSCTLS[node.kind])
-            self._hosts_file(node.name)
-            self.progress("namespaces", i, total)
-        for i, link in enumerate(plan.links, 1):
+        plan, nodes = self.plan, list(self.plan.nodes.values())
+        first_etc = None
+        for i, node in enumerate(nodes, 1):
+            name = self.ns(node.name)
+            self.journal.namespace(name, self.backend.create_namespace(name, node.sysctls))
+            first_etc = self._etc_files(node.name, first_etc)
+            self.progress(STAGES[0], i, len(nodes))
+        veths: dict[str, list[Veth]] = defaultdict(list)
+        for link in plan.links:
             (a, ifa), (b, ifb) = link.ends()
-            fd = open(netns.NETNS_DIR / self.ns(b))
-            try:
-                self.sockets[a].link("add", ifname=ifa, kind="veth", peer={"ifname": ifb, "net_ns_fd": fd.fileno()})
-            finally:
-                fd.close()
-            self.progress("links", i, len(plan.links))
-        for i, node in enumerate(plan.nodes.values(), 1):
-            self._configure(node)
-            self.progress("addresses and routes", i, total)
+            veths[a].append(Veth(ifa, plan.node(a).interface(ifa).index, self.ns(b), ifb,
+                                 plan.node(b).interface(ifb).index))
+        for i, (node, pairs) in enumerate(veths.items(), 1):
+            self.backend.add_veths(self.ns(node), pairs)
+            self.progress(STAGES[1], i, len(veths))
+        for i, node in enumerate(nodes, 1):
+            self.backend.configure(self.ns(node.name), node)
+            self.progress(STAGES[2], i, len(nodes))
         shaped = [link for link in plan.links if link.shaping.is_shaped()]
         for i, link in enumerate(shaped, 1):
             for node, ifname in link.ends():
-                tc.apply(self.sockets[node], self.ns(node), ifname, link.shaping, probe())
-            self.progress("link shaping", i, len(shaped))
-        wait_until_up({n.name: (self.sockets[n.name], [i.name for i in n.interfaces]) for n in plan.nodes.values()})
+                self.backend.shape(self.ns(node), ifname, link.shaping)
+            self.progress(STAGES[3], i, len(shaped))
+        self.backend.wait_up({self.ns(n.name): [i.index for i in n.interfaces] for n in nodes})
+        if group := cgroups.lab_group(plan.name):
+            self.backend.group_create(group)
+            self.journal.cgroup(group)
+        services.start_all(self.backend, plan.name, plan, self.state,
+                           progress=lambda done, total: self.progress(STAGES[4], done, total))
 
-    def _hosts_file(self, node: str) -> None:
-        """/etc/netns/<ns>/hosts, which `ip netns exec` mounts over /etc/hosts: one file, hard-linked for
-        every node (the lab's names are the same everywhere)."""
-        folder = ETC_NETNS / self.ns(node)
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.hosts_file is None:
-            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-            lines += [f"{address}\t{name}" for address, name in self.plan.hosts]
-            self.hosts_file = folder / "hosts"
-            self.hosts_file.write_text("\n".join(lines) + "\n")
-            # no name server in the lab: without this, lookups wait for the machine's resolver, unreachable here
-            (folder / "resolv.conf").write_text("# labctl: lab names come from /etc/hosts; no DNS server\n")
-        else:
-            os.link(self.hosts_file, folder / "hosts")
-            os.link(self.hosts_file.parent / "resolv.conf", folder / "resolv.conf")
-
-    def _configure(self, node: NodePlan) -> None:
-        ipr = self.sockets[node.name]
-        ipr.link("set", index=1, state="up")
-        for address in node.loopback:
-            iface = ip_interface(address)
-            ipr.addr("add", index=1, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-        bridge = None
-        if node.kind == "switch":
-            ipr.link("add", ifname=node.name, kind="bridge")
-            bridge = ipr.link_lookup(ifname=node.name)[0]
-        for intf in node.interfaces:
-            index = ipr.link_lookup(ifname=intf.name)[0]
-            for address in (intf.ipv4, intf.ipv6):
-                if address:
-                    iface = ip_interface(address)
-                    ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-            ipr.link("set", index=index, state="up", **({"mtu": intf.mtu} if intf.mtu else {}),
-                     **({"master": bridge} if bridge else {}))
-        if bridge:
-            ipr.link("set", index=bridge, state="up")
-        install_routes(ipr, node)
-
-    def close(self) -> None:
-        for ipr in self.sockets.values():
-            ipr.close()
-        self.sockets.clear()
+    def _etc_files(self, node: str, first: str | None) -> str:
+        """/etc/netns/<ns>/: the lab's files (hosts, resolv.conf), written once and hard-linked for the other
+        nodes, which `ip netns exec` mounts over /etc. Returns the first node's name."""
+        folder = paths.ETC_NETNS / self.ns(node)
+        paths.ETC_NETNS.mkdir(exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            raise LabError(f"{folder} already exists (labctl did not make it)") from None
+        self.journal.etc(folder)
+        for file in self.plan.files:
+            path = node_file(self.plan.name, node, file.path)
+            if first is None:
+                path.write_text(file.content)
+            else:
+                os.link(node_file(self.plan.name, first, file.path), path)
+        return first or node
 
 
-def build(plan: Plan, progress: Progress = lambda *_: None) -> LabState:
+def _raise_open_files_limit(plan: Plan) -> None:
+    """Each namespace being built holds a descriptor and a netlink socket: allow what the plan needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * len(plan.nodes) + 256
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,
+                                                    hard))
+
+
+def build(plan: Plan, progress: Progress = lambda *_: None, backend: Backend | None = None) -> LabState:
     """Create the lab; on any failure or Ctrl-C, remove what was created and re-raise."""
-    preflight(plan)
-    state = claim(plan)
-    builder = Builder(plan, progress)
+    backend = backend or KernelBackend()
+    preflight(plan, backend)
+    _raise_open_files_limit(plan)
+    state, journal = claim(plan)
     try:
-        builder.run()
+        Builder(plan, backend, state, journal, progress).run()
         state.status = "running"
-        state.save()
+        save(state)
         return state
     except BaseException as exc:
         log.debug("build of %s failed: %r; rolling back", plan.name, exc)
-        builder.close()
+        backend.close()
+        journal.close()
         with no_interrupt():
-            destroy(state)
-        if isinstance(exc, (NetlinkError, OSError)):
+            destroy(plan.name, backend)
+        if isinstance(exc, OSError):
             raise LabError(f"building lab '{plan.name}' failed: {exc}") from exc
         raise
     finally:
-        builder.close()
+        backend.close()
+        journal.close()
 
 
-def destroy(state: LabState) -> None:
-    """Stop the lab's processes and remove its namespaces, hosts files and state."""
-    inodes = {i for i in (netns.inode(ns) for ns in state.namespaces) if i is not None}
-    netns.stop_processes(sorted(set(state.pids) | set(netns.pids_in(inodes))))
-    for ns in state.namespaces:
-        netns.remove(ns)
-        shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)
-    forget(state)
+def destroy(lab: str, backend: Backend | None = None) -> None:
+    """Stop the lab's services, then every process left in its cgroup and its namespaces, and remove what its
+    journal names: namespaces (if still the ones it made), /etc/netns folders, cgroups; then its state."""
+    backend = backend or KernelBackend()
+    made = created(lab)
+    try:
+        state, plan = load(lab)
+        services.stop_all(backend, lab, plan, state)
+    except LabError as exc:          # unreadable state: the cgroup kill below still ends every service
+        log.warning("%s", exc)
+    for group in made.cgroups:
+        backend.group_kill(group)
+    backend.stop_processes_in(set(made.namespaces.values()))
+    for name, inode in made.namespaces.items():
+        if not backend.remove_namespace(name, inode):
+            log.warning("namespace %s is not the one lab %s made: left as it is", name, lab)
+    for folder in made.etc:
+        shutil.rmtree(folder, ignore_errors=True)
+    for group in made.cgroups:
+        backend.group_remove(group)
+        cgroups.remove_if_empty(group.parent)
+    forget(lab)

@@ -1,19 +1,24 @@
-"""Running labs: bring up, tear down, inspect and change one, by name."""
+"""Running labs by name: bring up, tear down, inspect, and the changes faults make to nodes and services."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labctl.errors import LabError
-from labctl.impair import tc
-from labctl.kernel import netns
-from labctl.runtime.build import Progress, no_interrupt, build, destroy, install_routes, wait_until_up
-from labctl.kernel.probe import probe
-from labctl.runtime.state import STATE_DIR, LabState, list_labs, load, netns_name
-from labctl.plan import LinkPlan, Plan, Shaping
+from labctl.kernel import netns, processes
+from labctl import paths
+from labctl.paths import netns_name
+from labctl.plan import Plan, ServicePlan
+from labctl.runtime import services
+from labctl.runtime.backend import KernelBackend
+from labctl.runtime.build import Progress, build, destroy, no_interrupt
+from labctl.runtime.links import impair, set_link, set_links, shaping_now
+from labctl.runtime.state import LabState, changing, list_labs, load
+
+__all__ = ["clean", "down", "impair", "kill", "list_labs", "service_restart", "service_start", "service_stop",
+           "set_link", "start_node", "status", "stop_node", "up"]
 
 
 def require_root(action: str) -> None:
@@ -29,53 +34,21 @@ def up(plan: Plan, progress: Progress = lambda *_: None) -> LabState:
 
 def down(lab: str) -> None:
     require_root("labctl down")
-    state, _ = load(lab)
+    if lab not in list_labs() and not (paths.STATE_DIR / lab).is_dir():
+        load(lab)                                   # says there is no such lab
     with no_interrupt():
-        destroy(state)
+        destroy(lab)
 
 
 def clean() -> list[str]:
     """Remove every lab labctl recorded, running, half-built or left by a crash. Returns their names."""
     require_root("labctl clean")
     removed = []
-    for folder in sorted(STATE_DIR.iterdir()) if STATE_DIR.is_dir() else []:
-        try:
-            state, _ = load(folder.name)
-        except LabError:    # a crash right after claiming the name: nothing was created yet
-            shutil.rmtree(folder, ignore_errors=True)
-            continue
+    for folder in sorted(paths.STATE_DIR.iterdir()) if paths.STATE_DIR.is_dir() else []:
         with no_interrupt():
-            destroy(state)
+            destroy(folder.name)
         removed.append(folder.name)
     return removed
-
-
-def _links_between(lab: str, plan: Plan, a: str, b: str) -> list[LinkPlan]:
-    links = plan.links_between(a, b)
-    if not links:
-        raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
-    return links
-
-
-def set_link(lab: str, a: str, b: str, up: bool) -> int:
-    """Bring every link between nodes a and b down or up (both ends); on up, restore their static routes,
-    which the kernel dropped with the interfaces. Returns how many links changed."""
-    _, plan = load(lab)
-    links = _links_between(lab, plan, a, b)
-    ends = [end for link in links for end in link.ends()]
-    sockets = {node: netns.socket(netns_name(lab, node)) for node, _ in ends}
-    try:
-        for node, ifname in ends:
-            ipr = sockets[node]
-            ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up" if up else "down")
-        if up:
-            wait_until_up({node: (sockets[node], [i for n, i in ends if n == node]) for node in sockets})
-            for node, ifname in ends:
-                install_routes(sockets[node], plan.node(node), {ifname})
-    finally:
-        for ipr in sockets.values():
-            ipr.close()
-    return len(links)
 
 
 @dataclass
@@ -93,79 +66,97 @@ class NodeStatus:
     name: str
     kind: str
     namespace: str
+    stopped: bool = False
     interfaces: list[InterfaceStatus] = field(default_factory=list)
 
 
-def status(lab: str) -> tuple[LabState, list[NodeStatus]]:
-    """The lab's nodes with live interface state, addresses and counters read from the kernel."""
+@dataclass
+class LinkStatus:
+    a: str
+    b: str
+    down: bool
+    shaping: str
+
+
+@dataclass
+class LabStatus:
+    name: str
+    status: str
+    nodes: list[NodeStatus]
+    links: list[LinkStatus]
+    services: list[services.ServiceStatus]
+
+
+def status(lab: str) -> LabStatus:
+    """The lab as it is: interfaces with live state, addresses and counters from the kernel; links, stopped
+    nodes and services as recorded and checked."""
     state, plan = load(lab)
     nodes = []
     for node in plan.nodes.values():
         ns = netns_name(lab, node.name)
-        found = NodeStatus(node.name, node.kind, ns)
-        if netns.exists(ns):
+        found = NodeStatus(node.name, node.kind, ns, node.name in state.stopped_nodes)
+        if netns.inode(ns) is not None:
             with netns.socket(ns) as ipr:
                 addrs: dict[int, list[str]] = {}
                 for msg in ipr.get_addr():
                     addrs.setdefault(msg["index"], []).append(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
-                links = {msg.get_attr("IFLA_IFNAME"): msg for msg in ipr.get_links()}
+                links = {msg["index"]: msg for msg in ipr.get_links()}
             for intf in node.interfaces:
-                msg = links.get(intf.name)
+                msg = links.get(intf.index)
                 stats = msg.get_attr("IFLA_STATS64") if msg else None
                 found.interfaces.append(InterfaceStatus(
                     intf.name, intf.peer, msg.get_attr("IFLA_OPERSTATE").lower() if msg else "missing",
-                    [a for a in addrs.get(msg["index"], []) if not a.startswith("fe80")] if msg else [],
+                    [a for a in addrs.get(intf.index, []) if not a.startswith("fe80")],
                     stats["rx_packets"] if stats else 0, stats["tx_packets"] if stats else 0))
         nodes.append(found)
-    return state, nodes
+    links = [LinkStatus(link.a, link.b, i in state.links_down, shaping_now(plan, state, i).describe())
+             for i, link in enumerate(plan.links)]
+    return LabStatus(lab, state.status, nodes, links, services.status(KernelBackend(), lab, plan, state))
 
 
-def impair(lab: str, a: str, b: str, shaping: Shaping) -> int:
-    """Replace the shaping of every link between a and b (both ends). Returns how many links changed."""
-    _, plan = load(lab)
-    links = _links_between(lab, plan, a, b)
-    caps = probe()
-    if problems := tc.unsupported(shaping, caps):
-        raise LabError(f"cannot impair {a}-{b}: " + "; ".join(problems))
-    for link in links:
-        for node, ifname in link.ends():
-            with netns.socket(netns_name(lab, node)) as ipr:
-                tc.apply(ipr, netns_name(lab, node), ifname, shaping, caps, replacing=True)
-    return len(links)
-
-
-def _neighbours(plan: Plan, node: str) -> list[str]:
-    return sorted({n for link in plan.links for n, _ in link.ends() if node in (e[0] for e in link.ends())} - {node})
+def _node(plan: Plan, lab: str, node: str) -> None:
+    if node not in plan.nodes:
+        raise LabError(f"lab '{lab}' has no node '{node}'; nodes: {', '.join(plan.nodes)}")
 
 
 def stop_node(lab: str, node: str) -> int:
-    """A node fails: all its links go down and every process in its namespace stops. Returns the process count."""
-    _, plan = load(lab)
-    for neighbour in _neighbours(plan, node):
-        set_link(lab, node, neighbour, up=False)
-    pids = _node_pids(lab, node)
-    netns.stop_processes(pids)
-    return len(pids)
+    """The node fails: its links go down, its services stop, and every other process in it ends. Returns how
+    many processes ended besides the services."""
+    backend = KernelBackend()
+    with changing(lab) as (state, plan):
+        _node(plan, lab, node)
+        if node in state.stopped_nodes:
+            raise LabError(f"{node} is already stopped; `node_start` brings it back")
+        touching = [i for i, link in enumerate(plan.links) if node in (end[0] for end in link.ends())]
+        state.stopped_nodes[node] = [i for i in touching if i not in state.links_down]
+        set_links(lab, plan, state, state.stopped_nodes[node], up=False)
+        services.stop_all(backend, lab, plan, state, [node])
+        if group := services.exec_group(lab, node):
+            backend.group_kill(group)
+        others = processes.in_namespaces({netns.inode(netns_name(lab, node))})
+        processes.stop(others)
+    return len(others)
 
 
 def start_node(lab: str, node: str) -> None:
-    """The node comes back: its links go up and their static routes return."""
-    _, plan = load(lab)
-    for neighbour in _neighbours(plan, node):
-        set_link(lab, node, neighbour, up=True)
+    """The node comes back: the links that were up before it stopped go up (with their routes), and its
+    services start again, each healthy before this returns."""
+    with changing(lab) as (state, plan):
+        _node(plan, lab, node)
+        if node not in state.stopped_nodes:
+            raise LabError(f"{node} is not stopped")
+        set_links(lab, plan, state, state.stopped_nodes.pop(node), up=True)
+        services.start_all(KernelBackend(), lab, plan, state, [node])
 
 
 def kill(lab: str, node: str, process: str, sig: int = signal.SIGTERM) -> int:
     """Send `sig` to the processes named `process` (their command name) in the node. Returns how many."""
-    load(lab)
-    pids = [p for p in _node_pids(lab, node) if _comm(p) == process]
+    _, plan = load(lab)
+    _node(plan, lab, node)
+    pids = [p for p in processes.in_namespaces({netns.inode(netns_name(lab, node))}) if _comm(p) == process]
     for pid in pids:
         os.kill(pid, sig)
     return len(pids)
-
-
-def _node_pids(lab: str, node: str) -> list[int]:
-    return netns.pids_in({netns.inode(netns_name(lab, node))})
 
 
 def _comm(pid: int) -> str:
@@ -173,3 +164,35 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
+
+
+def _service(plan: Plan, lab: str, node: str, name: str) -> list[tuple[str, ServicePlan]]:
+    _node(plan, lab, node)
+    if (found := plan.node(node).service(name)) is None:
+        running = ", ".join(s.name for s in plan.node(node).services) or "none"
+        raise LabError(f"{node} runs no service '{name}' in lab '{lab}' (its services: {running})")
+    return [(node, found)]
+
+
+def service_stop(lab: str, node: str, name: str) -> None:
+    with changing(lab) as (state, plan):
+        services.stop_level(KernelBackend(), lab, _service(plan, lab, node, name), state)
+
+
+def service_start(lab: str, node: str, name: str) -> None:
+    """Start a stopped (or failed) service and wait until it is healthy."""
+    backend = KernelBackend()
+    with changing(lab) as (state, plan):
+        level = _service(plan, lab, node, name)
+        entry = state.service(node, name)
+        if entry.pid and backend.running(entry.pid, services.group(lab, node, name)):
+            raise LabError(f"service {name} on {node} is already running (pid {entry.pid})")
+        services.start_level(backend, lab, level, state)
+
+
+def service_restart(lab: str, node: str, name: str) -> None:
+    backend = KernelBackend()
+    with changing(lab) as (state, plan):
+        level = _service(plan, lab, node, name)
+        services.stop_level(backend, lab, level, state)
+        services.start_level(backend, lab, level, state)

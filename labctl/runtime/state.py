@@ -1,74 +1,158 @@
-"""What a lab left on disk: its plan and status under /run/labctl, and the names it gives kernel objects."""
+"""What a lab keeps on disk, under /run/labctl/<lab>/:
+
+- plan.json: the compiled plan it was built from;
+- created: a journal of the objects made outside the lab's namespaces (namespaces, /etc/netns folders, its
+  cgroup), one line appended as each is made, so that `down` and `clean` remove exactly those, even after a
+  crash, and never anything of the same name someone else made;
+- state.json: what has happened to it since (links down, impairments, stopped nodes, services and their pids),
+  the truth for every labctl process, changed under a lock and written atomically.
+"""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+
+from pydantic import BaseModel, ValidationError
 
 from labctl.errors import LabError
-from labctl.plan import Plan
+from labctl import paths
+from labctl.paths import lab_dir
+from labctl.plan import Plan, Shaping
 
-STATE_DIR = Path(os.environ.get("LABCTL_STATE_DIR", "/run/labctl"))
-ETC_NETNS = Path("/etc/netns")
+
+class ServiceState(BaseModel):
+    pid: int | None = None           # the service's main process, while it runs
+    started: float | None = None     # epoch seconds
+    stopped: bool = False            # stopped on purpose (a fault, node_stop): not a failure
 
 
-def netns_name(lab: str, node: str) -> str:
-    """The named namespace of a node: `ip netns exec demo.h1 ...` works for every node."""
-    return f"{lab}.{node}"
+class LabState(BaseModel):
+    name: str
+    status: str = "building"                        # building -> running
+    created: float = 0.0
+    links_down: list[int] = []                      # indexes into plan.links
+    saved_routes: dict[str, list[dict]] = {}        # "node:interface" -> routes the kernel dropped with it
+    impairments: dict[int, Shaping] = {}            # link index -> shaping that replaced the plan's
+    stopped_nodes: dict[str, list[int]] = {}        # node -> the links that were up when it stopped
+    services: dict[str, ServiceState] = {}          # "node/service"
+
+    def service(self, node: str, name: str) -> ServiceState:
+        return self.services.setdefault(f"{node}/{name}", ServiceState())
 
 
 @dataclass
-class LabState:
-    name: str
-    status: str = "building"                    # building -> running
-    created: float = field(default_factory=time.time)
-    namespaces: list[str] = field(default_factory=list)
-    pids: list[int] = field(default_factory=list)   # processes labctl started in the lab
+class Created:
+    """What the journal says was made: namespace name -> inode, /etc/netns folders, cgroups."""
 
-    @property
-    def dir(self) -> Path:
-        return STATE_DIR / self.name
-
-    def save(self) -> None:
-        tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        tmp.replace(self.dir / "state.json")
+    namespaces: dict[str, int] = field(default_factory=dict)
+    etc: list[Path] = field(default_factory=list)
+    cgroups: list[Path] = field(default_factory=list)
 
 
-def claim(plan: Plan) -> LabState:
-    """Reserve the lab's name (atomically) and record its plan before anything is created."""
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    state = LabState(plan.name, namespaces=[netns_name(plan.name, n) for n in plan.nodes])
+class Journal:
+    """Appends one line per object made, as it is made."""
+
+    def __init__(self, lab: str):
+        self.file = open(lab_dir(lab) / "created", "a", buffering=1)
+
+    def namespace(self, name: str, inode: int) -> None:
+        self.file.write(f"netns {name} {inode}\n")
+
+    def etc(self, folder: Path) -> None:
+        self.file.write(f"etc {folder}\n")
+
+    def cgroup(self, path: Path) -> None:
+        self.file.write(f"cgroup {path}\n")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def created(lab: str) -> Created:
+    """Read the journal; a line cut short by a crash, or any other unreadable line, is skipped."""
+    found = Created()
     try:
-        state.dir.mkdir()
+        lines = (lab_dir(lab) / "created").read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return found
+    for line in lines:
+        kind, _, rest = line.partition(" ")
+        words = rest.split()
+        if kind == "netns" and len(words) == 2 and words[1].isdigit():
+            found.namespaces[words[0]] = int(words[1])
+        elif kind == "etc" and rest.startswith("/"):
+            found.etc.append(Path(rest))
+        elif kind == "cgroup" and rest.startswith("/"):
+            found.cgroups.append(Path(rest))
+    return found
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def save(state: LabState) -> None:
+    _write(lab_dir(state.name) / "state.json", state.model_dump_json(indent=1))
+
+
+def claim(plan: Plan) -> tuple[LabState, Journal]:
+    """Reserve the lab's name (atomically) and record its plan before anything is created."""
+    paths.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        lab_dir(plan.name).mkdir()
     except FileExistsError:
-        raise LabError(f"a lab named '{plan.name}' is already up; `labctl down {plan.name}` first, "
-                       f"or pick another name with --name") from None
-    (state.dir / "plan.json").write_text(plan.model_dump_json(indent=1))
-    state.save()
-    return state
+        raise LabError(f"a lab named '{plan.name}' is already up; `labctl down {plan.name}` first, or pick "
+                       "another name with --name (`labctl clean` removes what a crash left)") from None
+    _write(lab_dir(plan.name) / "plan.json", plan.model_dump_json(indent=1))
+    state = LabState(name=plan.name, created=time.time())
+    save(state)
+    return state, Journal(plan.name)
 
 
 def load(lab: str) -> tuple[LabState, Plan]:
-    path = STATE_DIR / lab
+    path = lab_dir(lab)
     try:
-        state = LabState(**json.loads((path / "state.json").read_text()))
+        state = LabState.model_validate_json((path / "state.json").read_text())
         plan = Plan.model_validate_json((path / "plan.json").read_text())
     except FileNotFoundError:
-        running = ", ".join(list_labs()) or "none"
-        raise LabError(f"no lab named '{lab}' is up (running labs: {running})") from None
+        raise LabError(f"no lab named '{lab}' is up (running labs: {', '.join(list_labs()) or 'none'})") from None
+    except (ValidationError, ValueError) as exc:
+        raise LabError(f"the state of lab '{lab}' in {path} is unreadable ({str(exc).splitlines()[0]}); "
+                       f"`labctl down {lab}` or `labctl clean` still removes it") from None
     return state, plan
 
 
+@contextmanager
+def changing(lab: str) -> Iterator[tuple[LabState, Plan]]:
+    """The lab's state and plan, locked against other labctl processes; the state is saved when the body ends,
+    even if it raised (what was done before the error did happen)."""
+    if not lab_dir(lab).is_dir():
+        load(lab)                                # says no such lab
+    with open(lab_dir(lab) / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state, plan = load(lab)
+        try:
+            yield state, plan
+        finally:
+            save(state)
+
+
 def list_labs() -> list[str]:
-    if not STATE_DIR.is_dir():
+    if not paths.STATE_DIR.is_dir():
         return []
-    return sorted(p.name for p in STATE_DIR.iterdir() if (p / "state.json").exists())
+    return sorted(p.name for p in paths.STATE_DIR.iterdir() if (p / "state.json").exists())
 
 
-def forget(state: LabState) -> None:
-    for name in ("state.json", "state.json.tmp", "plan.json"):
-        (state.dir / name).unlink(missing_ok=True)
-    state.dir.rmdir()
+def forget(lab: str) -> None:
+    """Remove the lab's folder: what remains of it once everything it made is gone."""
+    shutil.rmtree(lab_dir(lab))

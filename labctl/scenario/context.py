@@ -11,7 +11,7 @@ from labctl.runtime.commands import node_argv, run_in
 from labctl.plan import Plan
 
 if TYPE_CHECKING:
-    from labctl.scenario.traffic import Flow
+    from labctl.scenario.flows.base import Flow
 
 
 class Context:
@@ -34,6 +34,10 @@ class Context:
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
             return subprocess.CompletedProcess(argv, 124, out, f"timed out after {timeout:g} s")
+
+    def shell(self, node: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Run a command line with `sh -c` on a node and wait for it."""
+        return self.run(node, ["sh", "-c", command], timeout=timeout)
 
     def popen(self, node: str, argv: list[str]) -> subprocess.Popen:
         """Start a background command on a node; its output is read as text, line by line."""

@@ -7,20 +7,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-import labctl.scenario.assertions  # noqa: F401  (registers the assertions)
-import labctl.scenario.faults  # noqa: F401  (registers the faults)
 from labctl.errors import InputError
-from labctl.scenario.steps import (ASSERTIONS, FAULTS, AssertStep, ConfigStep, ExecStep, Scenario, Step,
-                                   TrafficStep, WaitStep)
+from labctl.plan import Plan
+from labctl.scenario.registry import Registry
+from labctl.scenario.steps import STEP_KINDS
+from labctl.scenario.steps.base import Step
 from labctl.topology import compile_plan, load_topology
 from labctl.topology.loader import Source, load_yaml
-from labctl.plan import Plan
 from labctl.topology.validate import pydantic_messages
 
-STEP_KINDS = ("assert", "fault", "traffic", "wait", "exec", "config")
 PHASES = ("setup", "steps", "teardown")
+
+
+class Scenario(BaseModel):
+    """The top-level keys of a scenario file; the steps stay mappings until each kind parses its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    topology: str | None = None
+    setup: list[dict] = []
+    steps: list[dict]
+    teardown: list[dict] = []
+
+    @field_validator("steps")
+    @classmethod
+    def _not_empty(cls, value: list[dict]) -> list[dict]:
+        if not value:
+            raise ValueError("a scenario needs at least one step")
+        return value
 
 
 @dataclass
@@ -36,7 +53,10 @@ class LoadedScenario:
         return self.source.path
 
 
-class _Parser:
+class Parser:
+    """Parses steps of one file, collecting every problem as a located message. Each step kind parses its own
+    mapping with the help of `validate`, `lookup`, `fail` and, for steps inside it, `step`."""
+
     def __init__(self, source: Source):
         self.source = source
         self.errors: list[str] = []
@@ -51,35 +71,21 @@ class _Parser:
             self.errors += pydantic_messages(self.source, exc, model, prefix=loc)
             return None
 
+    def lookup(self, registry: Registry, name: object, loc: tuple) -> type | None:
+        """The class `name` is registered as, or None after saying it is unknown."""
+        try:
+            return registry.lookup(name)
+        except LookupError as exc:
+            self.fail(loc, str(exc))
+            return None
+
     def step(self, raw: Any, loc: tuple) -> Step | None:
         kinds = [k for k in STEP_KINDS if isinstance(raw, dict) and k in raw]
         if len(kinds) != 1:
             self.fail(loc, f"a step is a mapping with exactly one of: {', '.join(STEP_KINDS)}"
                            + (f" (got {', '.join(kinds)})" if kinds else ""))
             return None
-        kind = kinds[0]
-        value, rest = raw[kind], {k: v for k, v in raw.items() if k != kind}
-        # traffic:, exec:, config: and `wait: 2s` are fields of their models (aliases), so messages name them
-        if kind in ("assert", "fault"):
-            registry = ASSERTIONS if kind == "assert" else FAULTS
-            if value not in registry:
-                what = "assertion" if kind == "assert" else "fault"
-                self.fail(loc + (kind,), f"unknown {what} '{value}'; valid: {', '.join(sorted(registry))}")
-                return None
-            return self.validate(registry[value], rest, loc)
-        if kind == "traffic":
-            return self.validate(TrafficStep, raw, loc)
-        if kind in ("exec", "config"):
-            return self.validate(ExecStep if kind == "exec" else ConfigStep, raw, loc)
-        if isinstance(value, dict):                     # wait: {until: {assert: ...}, timeout: 20s}
-            step = self.validate(WaitStep, value | rest, loc + (kind,))
-            if step and step.until is not None:
-                step.until = self.step(step.until, loc + (kind, "until"))
-                if step.until is not None and not isinstance(step.until, AssertStep):
-                    self.fail(loc + (kind, "until"), f"expected an assertion, e.g. {{assert: reach, from: h1, to: h2}}"
-                                                     f" (got a {step.until.kind} step)")
-            return step
-        return self.validate(WaitStep, raw, loc)
+        return STEP_KINDS[kinds[0]].parse(raw, loc, self)
 
     def references(self, steps: list[tuple[tuple, Step]], plan: Plan) -> None:
         names = ", ".join(plan.nodes)
@@ -90,8 +96,7 @@ class _Parser:
             for a, b in step.links():
                 if not plan.links_between(a, b):
                     self.fail(loc + step.links_key, f"no link between '{a}' and '{b}' in the topology")
-            if isinstance(step, WaitStep) and isinstance(step.until, AssertStep):
-                self.references([(loc + ("wait", "until"), step.until)], plan)
+            self.references([(loc + key, inner) for key, inner in step.nested()], plan)
 
 
 def load_scenario(path: str | Path, plan: Plan | None = None) -> LoadedScenario:
@@ -102,7 +107,7 @@ def load_scenario(path: str | Path, plan: Plan | None = None) -> LoadedScenario:
         scenario = Scenario.model_validate(source.data)
     except ValidationError as exc:
         raise InputError(pydantic_messages(source, exc, Scenario)) from None
-    parser = _Parser(source)
+    parser = Parser(source)
     loaded = LoadedScenario(scenario, source)
     located: list[tuple[tuple, Step]] = []
     for phase in PHASES:

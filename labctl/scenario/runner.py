@@ -1,5 +1,5 @@
 """Running a scenario: bring its lab up (or use a running one), execute the steps in order, always stop the
-traffic and run the teardown, and collect a ScenarioResult."""
+traffic and run the teardown, and collect a ScenarioResult. Ctrl-C ends the run with the results so far."""
 from __future__ import annotations
 
 import logging
@@ -9,43 +9,26 @@ from string import Template
 from typing import Callable
 
 from labctl.errors import InputError, LabctlError
-from labctl.scenario import traffic
+from labctl.plan import Plan
+from labctl.scenario import timing, traffic
 from labctl.scenario.context import Context
 from labctl.scenario.load import PHASES, LoadedScenario
-from labctl.scenario.model import Observation, ScenarioResult, StepResult
-from labctl.scenario.steps import AssertStep, ConfigStep, ExecStep, FaultStep, Step, TrafficStep, WaitStep
-from labctl.plan import Plan
+from labctl.scenario.model import ScenarioResult, StepResult
+from labctl.scenario.steps.base import Step
 
 log = logging.getLogger(__name__)
-RETRY_INTERVAL = 0.5            # between checks of an assertion that does not hold yet, or must keep holding
-clock, sleep = time.monotonic, time.sleep
 Listener = Callable[[str, StepResult], None]    # ("start" | "end", result so far)
+COULD_NOT_RUN = (LabctlError, RuntimeError, OSError, subprocess.SubprocessError)   # their message says it all
+INTERRUPTED = "interrupted by Ctrl-C"
 
 
-def check_until(ctx: Context, step: AssertStep, within: float, hold: float | None) -> tuple[Observation, int]:
-    """Check until the assertion holds or `within` runs out; if it held and `hold` is set, keep checking
-    for that long and fail at the first check that does not hold. Returns the deciding observation."""
-    deadline = clock() + within
-    attempts = 0
-    while True:
-        observation = step.check(ctx)
-        attempts += 1
-        if observation.ok or clock() >= deadline:
-            break
-        sleep(min(RETRY_INTERVAL, max(0.0, deadline - clock())))
-    if observation.ok and hold:
-        held_from, end = clock(), clock() + hold
-        while clock() < end:
-            sleep(min(RETRY_INTERVAL, max(0.0, end - clock())))
-            latest = step.check(ctx)
-            attempts += 1
-            if not latest.ok:
-                latest.observed = f"stopped holding after {clock() - held_from:.1f} s of {hold:g} s: {latest.observed}"
-                latest.expected += f", for {hold:g} s"
-                return latest, attempts
-            observation = latest
-        observation.expected += f", for {hold:g} s"
-    return observation, attempts
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, with the results until then: the interrupted scenario last, with the steps it had done
+    and the error INTERRUPTED."""
+
+    def __init__(self, results: list[ScenarioResult]):
+        super().__init__(INTERRUPTED)
+        self.results = results
 
 
 def substitute(step: Step, variables: dict[str, str]) -> Step:
@@ -62,54 +45,21 @@ def substitute(step: Step, variables: dict[str, str]) -> Step:
     return step.model_copy(update=updates) if updates else step
 
 
-def _run_shell(ctx: Context, node: str, command: str, timeout: float) -> subprocess.CompletedProcess:
-    return ctx.run(node, ["sh", "-c", command], timeout=timeout)
-
-
 def execute(ctx: Context, step: Step) -> StepResult:
-    """Run one step and say how it went. Problems running it (not failed checks) give status 'error'."""
+    """Run one step and say how it went. Problems running it (not failed checks) give status 'error', whatever
+    the exception: a step that could not run is recorded, never a traceback. Ctrl-C is no problem of the step's."""
     step = substitute(step, ctx.variables)
     result = StepResult(index=0, phase="steps", kind=step.kind, name=step.title(), status="done",
                         started=ctx.now(), duration=0.0)
-    began = clock()
+    began = timing.clock()
     try:
-        if isinstance(step, AssertStep):
-            observation, result.attempts = check_until(ctx, step, step.within, step.hold)
-            result.status = "passed" if observation.ok else "failed"
-            result.expected, result.observed = observation.expected, observation.observed
-            result.evidence, result.series = observation.evidence, observation.series
-            result.points, result.hint = step.points, step.hint
-        elif isinstance(step, FaultStep):
-            result.observed = step.inject(ctx)
-        elif isinstance(step, TrafficStep):
-            result.observed = traffic.start(ctx, step) if step.action == "start" else traffic.stop(ctx, step)
-        elif isinstance(step, WaitStep) and step.until is not None:
-            observation, result.attempts = check_until(ctx, step.until, step.timeout, None)
-            result.expected = f"{step.until.title()} within {step.timeout:g} s"
-            result.observed, result.evidence = observation.observed, observation.evidence
-            if not observation.ok:
-                result.status = "error"
-                result.observed = f"still not true after {step.timeout:g} s: {observation.observed}"
-        elif isinstance(step, WaitStep):
-            sleep(step.seconds or 0)
-            result.observed = f"waited {step.seconds or 0:g} s"
-        elif isinstance(step, ExecStep):
-            done = _run_shell(ctx, step.node, step.cmd, step.timeout)
-            result.observed, result.evidence = f"exit {done.returncode}", done.stdout + done.stderr
-            if step.capture:
-                ctx.variables[step.capture] = done.stdout.strip()
-        elif isinstance(step, ConfigStep):
-            for command in [step.cmd] if isinstance(step.cmd, str) else step.cmd:
-                done = _run_shell(ctx, step.node, command, step.timeout)
-                result.evidence += f"$ {command}\n{done.stdout}{done.stderr}"
-                if done.returncode:
-                    result.status, result.observed = "error", f"`{command}` exited {done.returncode}"
-                    break
-            else:
-                result.observed = f"{step.node} reconfigured"
-    except (LabctlError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        step.execute(ctx, result)
+    except COULD_NOT_RUN as exc:
         result.status, result.observed = "error", str(exc)
-    result.duration = clock() - began
+    except Exception as exc:                    # a bug rather than the lab: the step still gets its result
+        log.debug("step %r raised", result.name, exc_info=True)
+        result.status, result.observed = "error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    result.duration = timing.clock() - began
     return result
 
 
@@ -136,7 +86,8 @@ def run_steps(ctx: Context, loaded: LoadedScenario, result: ScenarioResult, list
 def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool = False,
                  listener: Listener = lambda *_: None, name: str | None = None) -> ScenarioResult:
     """Run against the running lab `lab_name`, or bring up the scenario's topology as lab `name` (default: the
-    topology's name), down again unless keep."""
+    topology's name), down again unless keep. Ctrl-C raises Interrupted, once the traffic is stopped and the
+    lab taken down."""
     from labctl.graph import draw
     from labctl.runtime import lab
     from labctl.runtime.state import load
@@ -149,17 +100,23 @@ def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool
                                                   "against a running lab with --lab")])
     else:
         plan = loaded.plan.model_copy(update={"name": name}) if name else loaded.plan
-        lab.up(plan)
     result = ScenarioResult(scenario.name, loaded.path, plan.name, scenario.description, started_at=time.time())
     try:
-        result.topology_svg = draw(plan).pipe(format="svg").decode()
-        ctx = Context(plan.name, plan)
+        if not lab_name:
+            lab.up(plan)
+            result.started_at = time.time()         # the run starts once its lab is up
         try:
-            run_steps(ctx, loaded, result, listener)
+            result.topology_svg = draw(plan).pipe(format="svg").decode()
+            ctx = Context(plan.name, plan)
+            try:
+                run_steps(ctx, loaded, result, listener)
+            finally:
+                result.traffic = traffic.stop_all(ctx)
         finally:
-            result.traffic = traffic.stop_all(ctx)
-    finally:
-        if not lab_name and not keep:
-            lab.down(plan.name)
-        result.duration = time.time() - result.started_at
+            if not lab_name and not keep:
+                lab.down(plan.name)
+            result.duration = time.time() - result.started_at
+    except KeyboardInterrupt:
+        result.error = INTERRUPTED
+        raise Interrupted([result]) from None
     return result

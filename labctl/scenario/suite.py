@@ -10,7 +10,7 @@ from labctl.errors import InputError, LabError
 from labctl.runtime.state import load
 from labctl.scenario.load import LoadedScenario, load_scenario
 from labctl.scenario.model import ScenarioResult
-from labctl.scenario.runner import Listener, run_scenario
+from labctl.scenario.runner import Interrupted, Listener, run_scenario
 from labctl.topology.loader import load_yaml
 
 
@@ -49,7 +49,7 @@ def load_all(paths: list[str], lab: str | None) -> list[LoadedScenario]:
 def run_all(loaded: list[LoadedScenario], lab: str | None, keep: bool, name: str | None,
             progress: Callable[[str], AbstractContextManager[Listener]]) -> tuple[list[ScenarioResult], bool]:
     """Run each scenario; one whose lab cannot be built is recorded as such and the suite goes on.
-    Returns the results and whether every lab could be built."""
+    Returns the results and whether every lab could be built. Ctrl-C raises Interrupted with every result so far."""
     results, built = [], True
     for scenario in loaded:
         with progress(scenario.scenario.name) as listener:
@@ -59,4 +59,6 @@ def run_all(loaded: list[LoadedScenario], lab: str | None, keep: bool, name: str
                 built = False
                 results.append(ScenarioResult(scenario.scenario.name, scenario.path, name or lab or "-",
                                               scenario.scenario.description, error=f"the lab could not be built: {exc}"))
+            except Interrupted as exc:
+                raise Interrupted(results + exc.results) from None
     return results, built

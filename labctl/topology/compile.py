@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, ip_address, ip_network
 
 from labctl.errors import InputError
-from labctl.topology import routing
+from labctl.plan import FIRST_IFINDEX, InterfacePlan, LinkPlan, NodePlan, Plan, RoutePlan, SubnetPlan
+from labctl.topology import routing, system
 from labctl.topology.addressing import Network, Pool, lan_prefix, number_ports
 from labctl.topology.loader import Source
-from labctl.plan import InterfacePlan, LinkPlan, NodePlan, Plan, RoutePlan, Shaping, SubnetPlan
 from labctl.topology.schema import Endpoint, Topology
 
 
@@ -256,7 +256,9 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
     if comp.errors:
         raise InputError(comp.errors)
 
-    nodes = {n: NodePlan(name=n, kind=node.kind, loopback=loopbacks.get(n, [])) for n, node in topo.nodes.items()}
+    ipv6 = any(seg.ipv6 for seg in segments)
+    nodes = {n: NodePlan(name=n, kind=node.kind, loopback=loopbacks.get(n, []), sysctls=system.sysctls(node.kind, ipv6))
+             for n, node in topo.nodes.items()}
     links = []
     for i, link in enumerate(topo.links):
         ends = [f"{e.node}:{ifnames[i][j]}" for j, e in enumerate(link.endpoints)]
@@ -264,7 +266,8 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
         for j, end in enumerate(link.endpoints):
             addr = addresses.get((end.node, ifnames[i][j]), {})
             nodes[end.node].interfaces.append(InterfacePlan(
-                name=ifnames[i][j], peer=ends[1 - j], link=i, mtu=link.mtu, **addr))
+                name=ifnames[i][j], index=FIRST_IFINDEX + len(nodes[end.node].interfaces), peer=ends[1 - j], link=i,
+                mtu=link.mtu, **addr))
 
     by_family: dict[str, list[routing.Segment]] = {"ipv4": [], "ipv6": []}
     subnets = []
@@ -295,12 +298,7 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
     if comp.errors:
         raise InputError(comp.errors)
 
-    hosts = []
-    for n, node in nodes.items():
-        addresses = node.addresses()
-        for six in (False, True):      # the node's name: its first IPv4 and its first IPv6 address
-            hosts += [(a, n) for a in addresses if (":" in a) == six][:1]
-        for intf in node.interfaces:
-            hosts += [(a.split("/")[0], f"{n}-{intf.name}") for a in (intf.ipv4, intf.ipv6) if a]
-    return Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,
-                subnets=subnets, hosts=hosts)
+    plan = Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,
+                subnets=subnets, files=system.lab_files(nodes))
+    system.render_services(topo, plan)
+    return plan

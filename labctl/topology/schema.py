@@ -92,6 +92,19 @@ class Node(Strict):
     routes: list[Route] = []
     auto_routes: bool = Field(True, description="false: no computed routes (or gateway) for this node; "
                                                 "only its own routes: (an exercise can start broken this way)")
+    services: dict[str, dict[str, Any]] = Field({}, description="service name: its parameters; each service "
+                                                                "checks its own (labctl/services)")
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _service_list(cls, value: Any) -> Any:
+        """`services: [web]` is `services: {web: {}}`; `web:` with nothing after it is `web: {}`."""
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return dict.fromkeys(value, {})
+        if not isinstance(value, dict):
+            raise ValueError("expected a list of service names, e.g. [web], or a mapping of each service to its "
+                             "parameters, e.g. {web: {port: 8080}}")
+        return {k: {} if v is None else v for k, v in value.items()}
 
     @model_validator(mode="before")
     @classmethod

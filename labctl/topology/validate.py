@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from labctl.errors import InputError
+from labctl.services import SERVICES
 from labctl.topology.loader import Source, load_yaml
 from labctl.topology.schema import Topology
 
@@ -175,8 +176,29 @@ def semantic_errors(source: Source, topo: Topology) -> list[str]:
         if "switch" in kinds and (link.subnet or link.ipv6_subnet):
             errors.append(source.error(("links", i, "subnet"), "a link to a switch joins its LAN: "
                                                               "set the LAN's subnet on the switch (nodes.<switch>.subnet)"))
+    errors += _service_errors(source, topo)
     if not errors:
         errors += _switch_loops(source, topo) + _overlaps(source, topo)
+    return errors
+
+
+def _service_errors(source: Source, topo: Topology) -> list[str]:
+    """Each service is known, runs on this kind of node, and accepts its parameters (its own model says)."""
+    errors = []
+    for name, node in topo.nodes.items():
+        written = source.data["nodes"][name]["services"] if node.services else []
+        for i, (service, params) in enumerate(node.services.items()):
+            loc = ("nodes", name, "services", i if isinstance(written, list) else service)
+            if service not in SERVICES:
+                errors.append(source.error(loc, f"unknown service '{service}'; services: {', '.join(sorted(SERVICES))}"))
+            elif node.kind not in SERVICES[service].kinds:
+                errors.append(source.error(loc, f"service '{service}' runs on a {' or a '.join(SERVICES[service].kinds)}"
+                                                f", not on a {node.kind}"))
+            else:
+                try:
+                    SERVICES[service].Params.model_validate(params)
+                except ValidationError as exc:
+                    errors += pydantic_messages(source, exc, SERVICES[service].Params, prefix=loc)
     return errors
 
 

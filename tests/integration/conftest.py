@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labctl.kernel import netns
-from labctl.runtime.state import ETC_NETNS, STATE_DIR
+from labctl.paths import ETC_NETNS, STATE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 LABCTL = [str(REPO / ".venv" / "bin" / "labctl")]

@@ -9,9 +9,10 @@ import pytest
 from labctl.runtime import lab
 from labctl.runtime.state import load
 from labctl.scenario import traffic
-from labctl.scenario.assertions.base import Background
+from labctl.scenario.background import Background
 from labctl.scenario.context import Context
-from labctl.scenario.steps import ASSERTIONS, TrafficStep
+from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.steps.traffic import TrafficStep
 from tests.integration.conftest import REPO, labctl
 
 DEMO, SHAPED = "sa-asrt", "sa-shaped"

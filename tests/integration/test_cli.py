@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labctl.kernel.probe import probe
-from labctl.runtime.state import STATE_DIR
+from labctl.paths import STATE_DIR
 from tests.integration.conftest import LABCTL, REPO, labctl
 
 DEMO = str(REPO / "topologies" / "demo.yml")

@@ -9,7 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from labctl.runtime.state import STATE_DIR
+from labctl.paths import STATE_DIR
 from tests.integration.conftest import LABCTL, REPO, labctl
 
 SCENARIOS = REPO / "scenarios"

@@ -9,9 +9,10 @@ from typing import Callable
 
 import pytest
 
+from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.assertions.base import percentile
-from labctl.scenario.assertions.outputs import iperf_intervals, parse_ping
-from labctl.scenario.steps import ASSERTIONS, AssertStep
+from labctl.scenario.outputs import iperf_intervals, parse_ping
+from labctl.scenario.steps.assert_ import AssertStep
 from tests.unit.fake_lab import FakeContext, ping_output
 
 OUTPUTS = Path(__file__).parent / "outputs"

@@ -14,8 +14,8 @@ class FakeIPRoute:
     def __init__(self):
         self.calls = []
 
-    def link_lookup(self, ifname):
-        return [7]
+    def index(self, ifname):
+        return 7
 
     def tc(self, command, kind=None, index=None, handle=None, **kwargs):
         self.calls.append((command, kind, handle, kwargs))

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from labctl.scenario import runner
+from labctl.scenario import runner, timing
+from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation, ScenarioResult
-from labctl.scenario.steps import AssertStep, assertion
+from labctl.scenario.steps.assert_ import AssertStep
 from labctl.topology import compile_plan, load_topology
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ class FakeClock:
         self.t += seconds
 
 
-@assertion("fake_timeline")
+@ASSERTIONS.register("fake_timeline")
 class FakeTimeline(AssertStep):
     """Holds while the fake clock is inside [true_from, true_until)."""
 
@@ -33,8 +34,8 @@ class FakeTimeline(AssertStep):
     true_until: float = 1e9
 
     def check(self, ctx: Context) -> Observation:
-        now = runner.clock()
-        runner.sleep(0.1)          # a check takes time, like a ping does
+        now = timing.clock()
+        timing.sleep(0.1)          # a check takes time, like a ping does
         ok = self.true_from <= now < self.true_until
         return Observation(ok, "true", f"{'true' if ok else 'false'} at {now:.1f}")
 
@@ -42,8 +43,8 @@ class FakeTimeline(AssertStep):
 @pytest.fixture
 def fake(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(runner, "clock", clock)
-    monkeypatch.setattr(runner, "sleep", clock.sleep)
+    monkeypatch.setattr(timing, "clock", clock)
+    monkeypatch.setattr(timing, "sleep", clock.sleep)
     topo, source = load_topology(REPO / "topologies" / "demo.yml")
     return clock, Context("demo", compile_plan(topo, source))
 
@@ -116,3 +117,30 @@ teardown:
     assert ("r1", "echo out of hostname") in calls and ("h1", "never") not in calls and ("h2", "cleanup") in calls
     assert "`broken` exited 3" in result.error
     assert not result.passed
+
+
+@ASSERTIONS.register("fake_raising")
+class FakeRaising(AssertStep):
+    """Raises what `raises` names, as a buggy or interrupted check would."""
+
+    raises: str
+
+    def check(self, ctx: Context) -> Observation:
+        raise {"KeyError": KeyError("rtt ms"), "RuntimeError": RuntimeError("no route to the lab"),
+               "KeyboardInterrupt": KeyboardInterrupt(), "SystemExit": SystemExit(3)}[self.raises]
+
+
+@pytest.mark.parametrize("raises, observed", [("KeyError", "KeyError: 'rtt ms'"),
+                                              ("RuntimeError", "no route to the lab")])
+def test_any_exception_from_a_step_is_an_error_with_its_text(fake, raises, observed):
+    clock, ctx = fake
+    result = runner.execute(ctx, FakeRaising(raises=raises))
+    assert (result.status, result.observed) == ("error", observed)
+    assert "Traceback" not in result.observed + result.evidence
+
+
+@pytest.mark.parametrize("raises", [KeyboardInterrupt, SystemExit])
+def test_ctrl_c_and_exit_are_not_step_errors(fake, raises):
+    clock, ctx = fake
+    with pytest.raises(raises):
+        runner.execute(ctx, FakeRaising(raises=raises.__name__))

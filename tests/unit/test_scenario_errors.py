@@ -8,7 +8,10 @@ import pytest
 
 from labctl.errors import InputError
 from labctl.scenario.load import load_scenario
-from labctl.scenario.steps import ASSERTIONS, FAULTS
+from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.faults import FAULTS
+from labctl.scenario.flows import FLOWS
+from labctl.scenario.steps import STEP_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 CASES_DIR = REPO / "tests" / "scenario_errors"
@@ -17,9 +20,9 @@ CASES = sorted({p.stem for p in CASES_DIR.glob("*.yml")} | {p.stem for p in CASE
 
 @pytest.fixture
 def builtin_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only labctl's own assertions and faults: other tests register fakes (fake_timeline), which would show up
-    in the lists of valid names the messages give."""
-    for registry in (ASSERTIONS, FAULTS):
+    """Only labctl's own step kinds, assertions, faults and flow types: other tests register fakes
+    (fake_timeline), which would show up in the lists of valid names the messages give."""
+    for registry in (STEP_KINDS, ASSERTIONS, FAULTS, FLOWS):
         for name, cls in list(registry.items()):
             if not cls.__module__.startswith("labctl."):
                 monkeypatch.delitem(registry, name)

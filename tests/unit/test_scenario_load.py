@@ -16,10 +16,14 @@ from labctl.scenario.assertions.reach import NoReach, Reach
 from labctl.scenario.assertions.rtt import Rtt
 from labctl.scenario.assertions.tcp import Tcp
 from labctl.scenario.assertions.throughput import Throughput
-from labctl.scenario.faults import Impair, Kill, LinkDown, LinkUp, NodeStart, NodeStop
+from labctl.scenario.faults.links import Impair, LinkDown, LinkUp
+from labctl.scenario.faults.nodes import Kill, NodeStart, NodeStop
 from labctl.scenario.load import load_scenario
 from labctl.scenario.runner import substitute
-from labctl.scenario.steps import ConfigStep, ExecStep, TrafficStep, WaitStep
+from labctl.scenario.steps.config import ConfigStep
+from labctl.scenario.steps.exec import ExecStep
+from labctl.scenario.steps.traffic import TrafficStep
+from labctl.scenario.steps.wait import WaitStep
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "topologies" / "demo.yml"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from labctl.scenario import traffic
-from labctl.scenario.steps import ASSERTIONS, TrafficStep
+from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.steps.traffic import TrafficStep
 from tests.unit.fake_lab import FakeContext
 
 REPLY_AT = [0.05, 0.15, 0.25, 1.45, 1.55]          # seconds after the flow started: 1.2 s without replies

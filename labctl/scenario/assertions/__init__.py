@@ -1,2 +1,5 @@
-"""The assertion catalogue: one module per family, each registering its assertions with @assertion."""
-from labctl.scenario.assertions import command, outage, path, reach, rtt, tcp, throughput  # noqa: F401
+"""The assertion catalogue: one module per family, each registering its assertions (subclasses of AssertStep, in
+labctl/scenario/steps/assert_.py) with @ASSERTIONS.register("name"). Every module here is found on its own."""
+from labctl.scenario.registry import Registry
+
+ASSERTIONS = Registry("assertion", "assertion", __name__)

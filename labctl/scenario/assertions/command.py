@@ -5,12 +5,13 @@ import re
 
 from pydantic import Field
 
+from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import AssertStep, assertion
+from labctl.scenario.steps.assert_ import AssertStep
 
 
-@assertion("command")
+@ASSERTIONS.register("command")
 class Command(AssertStep):
     node_fields = ("node",)
     node: str

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from labctl.scenario import traffic  # the module, not its names: traffic imports this package's helpers
-from labctl.scenario.assertions.base import bounds, truncate
+from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.assertions.base import bounds
 from labctl.scenario.context import Context
+from labctl.scenario.flows.ping import PingFlow
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import AssertStep, assertion
+from labctl.scenario.outputs import truncate
+from labctl.scenario.steps.assert_ import AssertStep
 from labctl.units import Duration
 
 
-@assertion("outage")
+@ASSERTIONS.register("outage")
 class Outage(AssertStep):
     stream: str = Field(description="the id of a ping traffic flow, running or stopped")
     max_gap: Duration | None = Field(None, alias="max", description="the longest gap between replies allowed")
@@ -28,7 +30,7 @@ class Outage(AssertStep):
 
     def check(self, ctx: Context) -> Observation:
         flow = ctx.flows.get(self.stream)
-        if not isinstance(flow, traffic.PingFlow):
+        if not isinstance(flow, PingFlow):
             raise RuntimeError(f"outage needs a ping traffic flow with id '{self.stream}'; started: "
                                f"{', '.join(f'{i} ({f.kind})' for i, f in ctx.flows.items()) or 'none'}")
         now = ctx.now()

@@ -6,11 +6,11 @@ import re
 
 from pydantic import Field
 
+from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.assertions.base import FromTo
-from labctl.scenario.steps import is_address
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import assertion
+from labctl.scenario.steps.base import is_address
 
 _HOP = re.compile(r"^\s*(\d+)\s+(.*)$")
 
@@ -25,7 +25,7 @@ def parse_hops(text: str) -> list[str]:
     return hops
 
 
-@assertion("path")
+@ASSERTIONS.register("path")
 class Path(FromTo):
     node_fields = ("src", "dst", "via", "avoid")
     via: list[str] = Field([], description="nodes the path must pass, in any order")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.assertions.base import FromTo
-from labctl.scenario.assertions.outputs import ping_problem, run_ping
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import assertion
+from labctl.scenario.outputs import ping_problem, run_ping
 from labctl.units import Percent
 
 INTERVAL = 0.2
@@ -17,7 +17,7 @@ class _Ping(FromTo):
     count: int = Field(3, ge=1, le=1000)
 
 
-@assertion("reach")
+@ASSERTIONS.register("reach")
 class Reach(_Ping):
     max_loss: Percent = Field(0.0, description="percent of the pings that may go unanswered")
 
@@ -32,7 +32,7 @@ class Reach(_Ping):
                            out.tally() + ping_problem(ctx, out), evidence)
 
 
-@assertion("no_reach")
+@ASSERTIONS.register("no_reach")
 class NoReach(_Ping):
     min_loss: Percent = Field(100.0, description="percent of the pings that must go unanswered at least")
 

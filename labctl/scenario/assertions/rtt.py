@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from labctl.scenario.assertions.base import Clock, FromTo, ms, percentile
-from labctl.scenario.assertions.outputs import ping_problem, run_ping
+from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.assertions.base import FromTo, percentile
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import assertion
+from labctl.scenario.outputs import Clock, ms, ping_problem, run_ping
 from labctl.units import Duration
 
 
-@assertion("rtt")
+@ASSERTIONS.register("rtt")
 class Rtt(FromTo):
     count: int = Field(20, ge=1, le=10000)
     interval: Duration = Field(0.1, gt=0)

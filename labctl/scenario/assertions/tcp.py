@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.assertions.base import FromTo
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import assertion
 from labctl.units import Duration
 
 # Run by the node's python3: prints the outcome, then a detail.
@@ -28,7 +28,7 @@ except OSError as exc:
 """
 
 
-@assertion("tcp")
+@ASSERTIONS.register("tcp")
 class Tcp(FromTo):
     port: int = Field(ge=1, le=65535)
     expect: Literal["open", "refused", "blocked"] = "open"

@@ -7,15 +7,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from labctl.scenario.assertions.base import Background, FromTo, bounds
-from labctl.scenario.assertions.outputs import iperf_intervals
+from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.assertions.base import FromTo, bounds
+from labctl.scenario.background import Background
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.steps import assertion
+from labctl.scenario.outputs import iperf_intervals
 from labctl.units import Duration, Rate
 
 
-@assertion("throughput")
+@ASSERTIONS.register("throughput")
 class Throughput(FromTo):
     duration: Duration = Field(3.0, gt=0, le=600)
     protocol: Literal["tcp", "udp"] = "tcp"

@@ -1,14 +1,12 @@
-"""Faults a scenario injects: links down and up, impairments, node failures, killed processes."""
+"""Link faults: `link_down`, `link_up` and `impair` (new shaping), on every link between two nodes, both ends."""
 from __future__ import annotations
-
-import signal
 
 from pydantic import Field, field_validator
 
 from labctl.runtime import lab
 from labctl.scenario.context import Context
-from labctl.scenario.steps import FaultStep, fault
-from labctl.plan import Shaping
+from labctl.scenario.faults import FAULTS
+from labctl.scenario.steps.fault import FaultStep
 from labctl.topology.schema import LinkParams
 
 
@@ -30,21 +28,21 @@ class _LinkFault(FaultStep):
         return self.name or f"{self.fault} {'-'.join(self.link)}"
 
 
-@fault("link_down")
+@FAULTS.register("link_down")
 class LinkDown(_LinkFault):
     def inject(self, ctx: Context) -> str:
         lab.set_link(ctx.lab, *self.link, up=False)
         return f"link {'-'.join(self.link)} is down (both ends)"
 
 
-@fault("link_up")
+@FAULTS.register("link_up")
 class LinkUp(_LinkFault):
     def inject(self, ctx: Context) -> str:
         lab.set_link(ctx.lab, *self.link, up=True)
         return f"link {'-'.join(self.link)} is up, static routes restored"
 
 
-@fault("impair")
+@FAULTS.register("impair")
 class Impair(_LinkFault, LinkParams):
     """New shaping for the link; keys left out mean none (impair with no keys clears it)."""
 
@@ -62,49 +60,3 @@ class Impair(_LinkFault, LinkParams):
         shaping = self.shaping()
         lab.impair(ctx.lab, *self.link, shaping)
         return f"link {'-'.join(self.link)} now shaped: {shaping.describe()}"
-
-
-class _NodeFault(FaultStep):
-    node_fields = ("node",)
-    node: str
-
-    def title(self) -> str:
-        return self.name or f"{self.fault} {self.node}"
-
-
-@fault("node_stop")
-class NodeStop(_NodeFault):
-    def inject(self, ctx: Context) -> str:
-        stopped = lab.stop_node(ctx.lab, self.node)
-        return f"{self.node} stopped: links down, {stopped} processes ended"
-
-
-@fault("node_start")
-class NodeStart(_NodeFault):
-    def inject(self, ctx: Context) -> str:
-        lab.start_node(ctx.lab, self.node)
-        return f"{self.node} started: links up, static routes restored"
-
-
-@fault("kill")
-class Kill(_NodeFault):
-    process: str = Field(description="the process's command name, as in ps -o comm")
-    signal: str = "TERM"
-
-    @field_validator("signal")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        name = str(value).upper().removeprefix("SIG")
-        if f"SIG{name}" not in signal.Signals.__members__:      # not hasattr(): signal.SIG_IGN is no signal
-            raise ValueError("unknown signal; use a name such as TERM, KILL, HUP, INT, USR1")
-        return name
-
-    def title(self) -> str:
-        return self.name or f"kill {self.process} on {self.node}" + (f" (SIG{self.signal})" if self.signal != "TERM"
-                                                                      else "")
-
-    def inject(self, ctx: Context) -> str:
-        count = lab.kill(ctx.lab, self.node, self.process, getattr(signal, f"SIG{self.signal}"))
-        if not count:
-            raise RuntimeError(f"no process named '{self.process}' runs on {self.node}")
-        return f"sent SIG{self.signal} to {count} '{self.process}' process(es) on {self.node}"

@@ -1,7 +1,9 @@
-"""Reading what ping and iperf3 print, for the assertions and the traffic flows."""
+"""What programs print, for the assertions and the traffic flows: ping's and iperf3's output read, ping's epoch
+stamps put on the scenario's clock, and numbers and long outputs written the way reports show them."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 from labctl.scenario.context import Context
@@ -65,6 +67,16 @@ def ping_problem(ctx: Context, out: PingOutput) -> str:
     return f", {out.problem}{source}"
 
 
+class Clock:
+    """Converts epoch stamps (ping -D) to seconds since the scenario started."""
+
+    def __init__(self, ctx: Context):
+        self.epoch, self.at = time.time(), ctx.now()
+
+    def __call__(self, stamp: float) -> float:
+        return self.at + stamp - self.epoch
+
+
 def run_ping(ctx: Context, node: str, target: str, count: int, interval: float, family: int = 4,
              wait: float = 1.0) -> tuple[PingOutput, str]:
     """Ping `count` times; returns what it printed, parsed, and the command with its output as evidence."""
@@ -92,3 +104,18 @@ def iperf_intervals(text: str) -> list[tuple[float, float, float | None]]:
             loss = 100.0 * int(lost) / int(total) if total and int(total) else None
             found.append((float(match.group(2)), float(match.group(3)) * _SCALE[match.group(4)], loss))
     return found
+
+
+# --- writing them -------------------------------------------------------------------------------------
+
+def ms(value: float) -> str:
+    """A duration in milliseconds with about three significant digits: '0.088', '1.25', '12.5', '125'."""
+    return f"{value:.{3 if value < 1 else 2 if value < 10 else 1 if value < 100 else 0}f}"
+
+
+def truncate(text: str, limit: int = 4000) -> str:
+    """The head and tail of a long output."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[:limit // 4], text[-(limit * 3 // 4):]
+    return f"{head}\n... {len(text) - len(head) - len(tail)} characters left out ...\n{tail}"

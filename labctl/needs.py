@@ -1,0 +1,35 @@
+"""What labctl needs installed: the programs its core runs (with their Debian packages) and those of every
+service. `labctl doctor` checks them, `make setup` installs the packages (`python -m labctl.needs` lists
+them), and bringing a lab up refuses to start a service whose programs are missing."""
+from __future__ import annotations
+
+import shutil
+
+from labctl.services import SERVICES
+
+CORE = {
+    "ip": "iproute2", "tc": "iproute2", "ping": "iputils-ping", "traceroute": "traceroute", "iperf3": "iperf3",
+    "tcpdump": "tcpdump", "nft": "nftables", "curl": "curl", "dot": "graphviz",
+    "mnexec": "mininet", "brctl": "bridge-utils",        # Mininet's object model, and the benchmark's Mininet
+}
+
+
+def programs() -> dict[str, tuple[str, str]]:
+    """Every program labctl or a service runs -> (Debian package, who needs it)."""
+    found = {program: (package, "labctl") for program, package in CORE.items()}
+    for name, service in sorted(SERVICES.items()):
+        for program, package in service.programs.items():
+            found.setdefault(program, (package, f"service {name}"))
+    return found
+
+
+def packages() -> list[str]:
+    return sorted({package for package, _ in programs().values()})
+
+
+def missing() -> dict[str, tuple[str, str]]:
+    return {program: need for program, need in programs().items() if not shutil.which(program)}
+
+
+if __name__ == "__main__":
+    print("\n".join(packages()))

@@ -1,0 +1,234 @@
+"""A lab's services at run time: started level by level (a service after those it names in `after`), each in
+its node's namespace and in a cgroup of its own, and waited for until healthy; stopped in reverse order, then
+whatever is left in their cgroups killed; and asked how each one is doing."""
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from labctl.errors import LabError
+from labctl.kernel import cgroups
+from labctl.paths import netns_name, node_file, service_dir
+from labctl.plan import Plan, ServicePlan
+from labctl.runtime.backend import Backend
+from labctl.runtime.state import LabState, save
+
+LOG_TAIL = 20           # lines of a service's log shown when it fails
+
+
+def group(lab: str, node: str, name: str | None = None) -> Path:
+    """The cgroup of a service, or of the node's other processes (`labctl exec`, scenario commands)."""
+    base = cgroups.lab_group(lab)
+    if base is None:
+        raise LabError("services need cgroup v2, and no cgroup2 file system is mounted "
+                       "(mount -t cgroup2 none /sys/fs/cgroup/unified)")
+    return base / node / (f"{name}.service" if name else "exec.scope")
+
+
+def log_path(lab: str, node: str, name: str) -> Path:
+    return service_dir(lab, node, name) / "log"
+
+
+def _status_path(lab: str, node: str, name: str) -> Path:
+    return service_dir(lab, node, name) / "exit-status"
+
+
+def exit_status(lab: str, node: str, name: str) -> int | None:
+    """How the service's last run ended (128 + N for signal N), or None if it has not ended."""
+    try:
+        return int(_status_path(lab, node, name).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def log_tail(lab: str, node: str, name: str, lines: int = LOG_TAIL) -> str:
+    try:
+        text = log_path(lab, node, name).read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:]) or "(empty log)"
+
+
+def _write_files(lab: str, node: str, service: ServicePlan) -> None:
+    folder = service_dir(lab, node, service.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in [folder, *folder.parents][:4]:       # readable by daemons that drop privileges (nginx workers)
+        part.chmod(0o755)
+    for file in service.files:
+        path = node_file(lab, node, file.path)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        path.write_text(file.content)
+        path.chmod(0o644)
+
+
+def start(backend: Backend, lab: str, node: str, service: ServicePlan, state: LabState) -> None:
+    """Start one service (its files written first); its pid goes into the state."""
+    _write_files(lab, node, service)
+    cgroup = group(lab, node, service.name)
+    backend.group_create(cgroup)
+    if backend.group_pids(cgroup):
+        raise LabError(f"service {service.name} on {node} still has processes running; stop it first")
+    _status_path(lab, node, service.name).unlink(missing_ok=True)
+    with log_path(lab, node, service.name).open("a") as log:
+        log.write(f"--- labctl: starting {service.name} at {time.strftime('%H:%M:%S')}: {' '.join(service.command)}\n")
+    entry = state.service(node, service.name)
+    entry.pid = backend.spawn(netns_name(lab, node), cgroup, service.command, log_path(lab, node, service.name),
+                              _status_path(lab, node, service.name))
+    entry.started, entry.stopped = time.time(), False
+
+
+def wait_healthy(backend: Backend, lab: str, node: str, service: ServicePlan) -> None:
+    """Run the health check until it passes; fail, with the end of the service's log, if the service exits or
+    the time runs out first."""
+    deadline = time.monotonic() + service.ready_timeout_s
+    while True:
+        if (code := exit_status(lab, node, service.name)) is not None:
+            raise LabError(f"service {service.name} on {node} exited with status {code} while starting; "
+                           f"its log ends:\n{log_tail(lab, node, service.name)}")
+        status, output = backend.run(netns_name(lab, node), service.health, timeout=2.0)
+        if status == 0:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"service {service.name} on {node} is not healthy after {service.ready_timeout_s:g} s "
+                           f"(`{' '.join(service.health)}` exits {status}: {output.strip()[-200:]}); its log ends:\n"
+                           f"{log_tail(lab, node, service.name)}")
+        time.sleep(0.05)
+
+
+Level = list[tuple[str, ServicePlan]]
+
+
+def start_level(backend: Backend, lab: str, level: Level, state: LabState, progress=lambda: None) -> None:
+    """Start these services together, then wait until each is healthy."""
+    for node, service in level:
+        start(backend, lab, node, service, state)
+    save(state)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in pool.map(lambda item: wait_healthy(backend, lab, *item), level):
+            progress()
+
+
+def start_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: list[str] | None = None,
+              progress=lambda done, total: None) -> None:
+    """Start the services of `nodes` (default: all), level by level, each level healthy before the next."""
+    levels = plan.service_levels(nodes)
+    total, done = sum(map(len, levels)), itertools.count(1)
+    for level in levels:
+        start_level(backend, lab, level, state, lambda: progress(next(done), total))
+
+
+def stop_level(backend: Backend, lab: str, level: Level, state: LabState) -> None:
+    """Ask these services to stop, give each its stop timeout, then kill whatever is left in their cgroups.
+    Marked stopped in the state."""
+    asked = [(node, service) for node, service in level if _ask_to_stop(backend, lab, node, service, state)]
+    for node, service in asked:
+        deadline = time.monotonic() + service.stop_timeout_s
+        pid, cgroup = state.service(node, service.name).pid, group(lab, node, service.name)
+        while backend.running(pid, cgroup) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    for node, service in level:
+        backend.group_kill(group(lab, node, service.name))
+        entry = state.service(node, service.name)
+        entry.stopped, entry.pid = True, None
+    save(state)
+
+
+def stop_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: list[str] | None = None) -> None:
+    """Stop the services of `nodes` (default: all) in reverse start order."""
+    for level in reversed(plan.service_levels(nodes)):
+        stop_level(backend, lab, level, state)
+
+
+def _ask_to_stop(backend: Backend, lab: str, node: str, service: ServicePlan, state: LabState) -> bool:
+    pid = state.service(node, service.name).pid
+    sig = getattr(signal, f"SIG{service.stop_signal}")
+    return pid is not None and backend.signal(pid, group(lab, node, service.name), sig)
+
+
+@dataclass
+class ServiceStatus:
+    node: str
+    name: str
+    state: str                   # running, stopped, failed
+    pid: int | None
+    exit_status: int | None
+    since: float | None          # when it was started
+
+    def describe(self) -> str:
+        """'running (pid 123)', 'stopped', 'failed (exit 1)', 'failed (killed by signal 9)'."""
+        if self.state == "running":
+            return f"running (pid {self.pid})"
+        code = self.exit_status
+        how = "" if code is None else f" (killed by signal {code - 128})" if code > 128 else f" (exit {code})"
+        return self.state + how
+
+
+def status(backend: Backend, lab: str, plan: Plan, state: LabState) -> list[ServiceStatus]:
+    found = []
+    for node in plan.nodes.values():
+        for service in node.services:
+            entry = state.service(node.name, service.name)
+            code = exit_status(lab, node.name, service.name)
+            if entry.pid and backend.running(entry.pid, group(lab, node.name, service.name)):
+                what = "running"
+            else:
+                what = "stopped" if entry.stopped else "failed"
+            found.append(ServiceStatus(node.name, service.name, what, entry.pid if what == "running" else None,
+                                       code, entry.started))
+    return found
+
+
+def exec_group(lab: str, node: str) -> Path | None:
+    """Where `labctl exec` and scenario commands run on a node, so that `down` ends them too; None without
+    cgroup v2 (then `down` still finds them in the lab's namespaces)."""
+    if cgroups.lab_group(lab) is None or not cgroups.lab_group(lab).is_dir():
+        return None
+    path = group(lab, node)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def join_exec_group(lab: str, node: str) -> None:
+    """Move this process into the node's exec group (before it execs a command there)."""
+    if path := exec_group(lab, node):
+        cgroups.join(path, os.getpid())
+
+
+def logs(lab: str, plan: Plan, node: str, name: str | None = None) -> dict[str, Path]:
+    """The log of one service of `node`, or of all its services, by service name."""
+    if node not in plan.nodes:
+        raise LabError(f"lab '{lab}' has no node '{node}'; nodes: {', '.join(plan.nodes)}")
+    names = [s.name for s in plan.node(node).services]
+    if name is not None and name not in names:
+        raise LabError(f"{node} runs no service '{name}' (its services: {', '.join(names) or 'none'})")
+    if not names:
+        raise LabError(f"{node} runs no services in lab '{lab}', so it has no logs")
+    return {n: log_path(lab, node, n) for n in ([name] if name else names)}
+
+
+def tail(files: dict[str, Path], lines: int, follow: bool, poll: float = 0.2) -> Iterator[tuple[str, str]]:
+    """The last `lines` lines of each file, as (name, line); with `follow`, then every line added, until
+    interrupted (like `tail -f`)."""
+    offsets = {}
+    for name, path in files.items():
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for line in text.splitlines()[-lines:] if lines else []:
+            yield name, line
+        offsets[name] = len(text.encode())
+    while follow:
+        for name, path in files.items():
+            if path.exists() and path.stat().st_size > offsets[name]:
+                with path.open("rb") as f:
+                    f.seek(offsets[name])
+                    chunk = f.read()
+                complete = chunk[:chunk.rfind(b"\n") + 1]
+                offsets[name] += len(complete)
+                for line in complete.decode(errors="replace").splitlines():
+                    yield name, line
+        time.sleep(poll)
