@@ -24,7 +24,7 @@ import mininet_build
 import observe
 from labctl.kernel import netns
 from labctl.runtime import lab
-from labctl.paths import STATE_DIR
+from labctl.paths import STATE_DIR, netns_name
 from labctl.topology import compile_plan
 from labctl.plan import Plan
 from labctl.topology.schema import Topology
@@ -148,13 +148,13 @@ def run_labctl(plan: Plan, watcher: observe.ReleaseWatcher, check: bool) -> tupl
 
     before, rss_before = observe.meminfo(), observe.rss_kib()
     cpu0, t0 = observe.cpu_s("self"), time.perf_counter()
-    state = lab.up(plan, progress)
+    lab.up(plan, progress)
     up, cpu = time.perf_counter() - t0, observe.cpu_s("self") - cpu0
     try:
         after, rss_after = observe.meminfo(), observe.rss_kib()
         pings = ping(ping_pairs(plan, routed=True), lambda n, a: ping_in_namespace(f"{LAB}.{n}", a)) if check else []
-        for ns in state.namespaces:
-            watcher.watch_path(netns.NETNS_DIR / ns)
+        for node in plan.nodes:
+            watcher.watch_path(netns.NETNS_DIR / netns_name(plan.name, node))
         watcher.arm()
     finally:
         t1 = time.perf_counter()

@@ -137,6 +137,7 @@ class ReleaseWatcher:
         self.ipr = IPRoute()
         self.watched: set[int] = set()
         self.sentinel = f"bench-sentinel-{os.getpid()}"
+        self.sentinel_inode: int | None = None
         self.sentinel_id: int | None = None
 
     def watch_path(self, path: str | Path) -> None:
@@ -159,12 +160,12 @@ class ReleaseWatcher:
 
     def arm(self) -> None:
         """Create the sentinel: call after the watch_* calls, before tearing the lab down."""
-        netns.create(self.sentinel, {}).close()
-        fd = os.open(netns.NETNS_DIR / self.sentinel, os.O_RDONLY)
+        sentinel = netns.create(self.sentinel, {})
+        self.sentinel_inode = sentinel.inode
         try:
-            self.sentinel_id = self._assign(fd=fd)
+            self.sentinel_id = self._assign(fd=sentinel.fd)
         finally:
-            os.close(fd)
+            os.close(sentinel.fd)
 
     def wait(self, timeout: float = 60.0) -> float | None:
         """Block until every watched namespace is destroyed; when it was (time.perf_counter()), or None on
@@ -175,7 +176,7 @@ class ReleaseWatcher:
                 if time.monotonic() >= deadline:
                     return None
                 self.watched -= self._announced(deadline)
-            netns.remove(self.sentinel)
+            netns.remove(self.sentinel, self.sentinel_inode)
             while time.monotonic() < deadline:
                 if self.sentinel_id in self._announced(deadline):
                     return time.perf_counter()
@@ -186,7 +187,7 @@ class ReleaseWatcher:
     def disarm(self) -> None:
         """Forget everything watched and remove the sentinel if it is still there (safe to call twice)."""
         if netns.exists(self.sentinel):
-            netns.remove(self.sentinel)
+            netns.remove(self.sentinel, self.sentinel_inode)
         self.watched.clear()
         self.sentinel_id = None
 

@@ -454,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("labctl: interrupted")
         return 130
+    except BrokenPipeError:             # `labctl status --json | head`: the reader left; so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:            # a bug: say so in one line; -v shows where
         logging.getLogger("labctl").debug("internal error", exc_info=True)
         err.print(f"labctl: internal error ({type(exc).__name__}: {exc}); this is a bug in labctl"

@@ -95,7 +95,7 @@ def _index(index: int) -> str:
 
 
 class Request(NamedTuple):
-    type: int
+    kind: int       # RTM_NEWLINK, ...
     flags: int
     body: bytes     # everything after the netlink header
     what: str       # for error messages: "add address 10.0.0.1/24 dev index 5"
@@ -112,8 +112,8 @@ class Batch:
     def __len__(self) -> int:
         return len(self.requests)
 
-    def _add(self, type: int, flags: int, body: bytes, what: str) -> None:
-        self.requests.append(Request(type, NLM_F_REQUEST | NLM_F_ACK | flags, body, what))
+    def _add(self, kind: int, flags: int, body: bytes, what: str) -> None:
+        self.requests.append(Request(kind, NLM_F_REQUEST | NLM_F_ACK | flags, body, what))
 
     def add_veth(self, name: str, index: int, peer_name: str, peer_index: int,
                  peer_netns_fd: int | None = None) -> None:
@@ -180,7 +180,7 @@ class Batch:
 
     def pack(self, seq: int) -> list[bytes]:
         """The requests as netlink messages, numbered from `seq`."""
-        return [_HDR.pack(16 + len(r.body), r.type, r.flags, seq + i, 0) + r.body for i, r in enumerate(self.requests)]
+        return [_HDR.pack(16 + len(r.body), r.kind, r.flags, seq + i, 0) + r.body for i, r in enumerate(self.requests)]
 
 
 def _messages(data: bytes) -> Iterator[tuple[int, int, int, int, int]]:
@@ -276,7 +276,7 @@ class RtnlSocket:
     """A NETLINK_ROUTE socket in the network namespace the calling thread is in when it is created (the
     kernel binds a socket to its creator's namespace for good). Cheap: a file descriptor, no thread, no buffer
     kept, so thousands can be open. `rcvbuf` is the receive buffer asked for; a batch is sent in pieces whose
-    acks fit in the buffer granted."""
+    acks fit in the buffer granted. One thread at a time."""
 
     def __init__(self, rcvbuf: int = 1 << 20):
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
@@ -326,7 +326,10 @@ class RtnlSocket:
                     end == start or size + len(messages[end]) <= self.max_send):
                 size += len(messages[end])
                 end += 1
-            self.sock.sendmsg([b"".join(messages[start:end])])
+            try:
+                self.sock.sendmsg([b"".join(messages[start:end])])
+            except OSError as exc:
+                raise LabError(f"netlink: sending {end - start} requests to {batch.namespace}: {exc.strerror}") from exc
             seqs = range(self.seq + 1, self.seq + 1 + end - start)
             self.seq += end - start
             failed = await_acks(receive, seqs)

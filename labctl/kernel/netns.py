@@ -8,7 +8,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -70,25 +70,35 @@ class Namespace:
     fd: int             # open: for setns and for creating interfaces straight into it
 
 
-def create(name: str, sysctls: dict[str, str]) -> Namespace:
-    """Create namespace `name` (refusing to reuse an existing name) and apply `sysctls` in it."""
+def create(name: str, sysctls: dict[str, str],
+           record: Callable[[str, int | None], None] = lambda *_: None) -> Namespace:
+    """Create namespace `name` (refusing to reuse an existing name) and apply `sysctls` in it. So that whatever a
+    crash leaves can be found again and told apart from anyone else's (see remove), `record(name, inode)` is
+    called before the name is taken (inode None), once it is taken, before the namespace is mounted on it (its
+    inode), or when someone else holds it after all (0)."""
     _prepare_dir()
     path = NETNS_DIR / name
-    try:
-        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
-    except FileExistsError:
-        raise LabError(f"a network namespace named '{name}' already exists (labctl did not make it)") from None
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         _check(_libc.unshare(_CLONE_NEWNET), "unshare", name)
-        _check(_libc.mount(b"/proc/thread-self/ns/net", bytes(path), b"none", _MS_BIND, None), "mount", name)
-        write_sysctls(sysctls)
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        record(name, None)
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        except FileExistsError:
+            os.close(fd)
+            record(name, 0)
+            raise LabError(f"a network namespace named '{name}' already exists (labctl did not make it)") from None
+        try:
+            record(name, os.fstat(fd).st_ino)
+            _check(_libc.mount(b"/proc/thread-self/ns/net", bytes(path), b"none", _MS_BIND, None), "mount", name)
+            write_sysctls(sysctls)
+        except BaseException:
+            os.close(fd)
+            _libc.umount2(bytes(path), _MNT_DETACH)
+            path.unlink(missing_ok=True)
+            raise
         return Namespace(name, os.fstat(fd).st_ino, fd)
-    except BaseException:
-        _libc.umount2(bytes(path), _MNT_DETACH)
-        path.unlink(missing_ok=True)
-        raise
     finally:
         _check(_libc.setns(home, _CLONE_NEWNET), "setns back from", name)
         os.close(home)
@@ -105,10 +115,15 @@ def exists(name: str) -> bool:
     return os.path.lexists(NETNS_DIR / name)
 
 
-def remove(name: str, expected_inode: int) -> bool:
-    """Remove namespace `name` if it is the one with `expected_inode`; False (and nothing done) if not."""
+def remove(name: str, expected_inode: int | None) -> bool:
+    """Remove namespace `name` if it is the one with `expected_inode`, or if the name holds only the empty,
+    unmounted file create() makes before mounting (a crash came in between; expected_inode None: a crash during
+    its making). False, and nothing done, if not."""
     path = NETNS_DIR / name
-    if inode(name) != expected_inode:
+    if expected_inode != 0 and not os.path.ismount(path) and os.path.isfile(path) and os.path.getsize(path) == 0:
+        path.unlink()
+        return True
+    if expected_inode is None or inode(name) != expected_inode:
         return False
     if _libc.umount2(bytes(path), _MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
         raise OSError(ctypes.get_errno(), f"umount {path}")

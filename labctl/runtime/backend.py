@@ -62,8 +62,9 @@ def wait_until_up(operstates: Callable[[str], dict[int, str]], interfaces: dict[
 
 class Backend(Protocol):
     def namespace_exists(self, name: str) -> bool: ...
-    def create_namespace(self, name: str, sysctls: dict[str, str]) -> int: ...
-    def remove_namespace(self, name: str, inode: int) -> bool: ...
+    def create_namespace(self, name: str, sysctls: dict[str, str],
+                         record: Callable[[str, int | None], None]) -> None: ...
+    def remove_namespace(self, name: str, inode: int | None) -> bool: ...
     def add_veths(self, namespace: str, veths: list[Veth]) -> None: ...
     def configure(self, namespace: str, node: NodePlan) -> None: ...
     def shape(self, namespace: str, ifname: str, shaping: Shaping) -> None: ...
@@ -90,13 +91,14 @@ class KernelBackend:
     def namespace_exists(self, name: str) -> bool:
         return netns.exists(name)
 
-    def create_namespace(self, name: str, sysctls: dict[str, str]) -> int:
-        ns = self.namespaces[name] = netns.create(name, sysctls)
+    def create_namespace(self, name: str, sysctls: dict[str, str],
+                         record: Callable[[str, int | None], None]) -> None:
+        """Create it; `record(name, inode)` journals it as soon as the name is taken (see netns.create)."""
+        ns = self.namespaces[name] = netns.create(name, sysctls, record)
         with netns.entered(ns.fd):
             self.sockets[name] = netlink.RtnlSocket()
-        return ns.inode
 
-    def remove_namespace(self, name: str, inode: int) -> bool:
+    def remove_namespace(self, name: str, inode: int | None) -> bool:
         return netns.remove(name, inode)
 
     def add_veths(self, namespace: str, veths: list[Veth]) -> None:

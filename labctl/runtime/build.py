@@ -22,7 +22,7 @@ from labctl.paths import netns_name, node_file
 from labctl.plan import Plan
 from labctl.runtime import services
 from labctl.runtime.backend import Backend, KernelBackend, Veth
-from labctl.runtime.state import Journal, LabState, claim, created, forget, load, save
+from labctl.runtime.state import Journal, LabState, already_up, claim, created, forget, load, save
 from labctl.services import SERVICES
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ def preflight(plan: Plan, backend: Backend) -> None:
     if problems:
         raise LabError("this machine cannot build the lab:\n  " + "\n  ".join(problems) +
                        "\n  (`labctl doctor` lists what this machine has)")
+    if paths.lab_dir(plan.name).exists():
+        raise already_up(plan.name)
     taken = [netns_name(plan.name, n) for n in plan.nodes if backend.namespace_exists(netns_name(plan.name, n))]
     taken += [str(paths.ETC_NETNS / netns_name(plan.name, n)) for n in plan.nodes
               if (paths.ETC_NETNS / netns_name(plan.name, n)).exists()]
@@ -81,7 +83,7 @@ class Builder:
         first_etc = None
         for i, node in enumerate(nodes, 1):
             name = self.ns(node.name)
-            self.journal.namespace(name, self.backend.create_namespace(name, node.sysctls))
+            self.backend.create_namespace(name, node.sysctls, self.journal.namespace)
             first_etc = self._etc_files(node.name, first_etc)
             self.progress(STAGES[0], i, len(nodes))
         veths: dict[str, list[Veth]] = defaultdict(list)
@@ -172,7 +174,7 @@ def destroy(lab: str, backend: Backend | None = None) -> None:
         log.warning("%s", exc)
     for group in made.cgroups:
         backend.group_kill(group)
-    backend.stop_processes_in(set(made.namespaces.values()))
+    backend.stop_processes_in({inode for inode in made.namespaces.values() if inode})
     for name, inode in made.namespaces.items():
         if not backend.remove_namespace(name, inode):
             log.warning("namespace %s is not the one lab %s made: left as it is", name, lab)

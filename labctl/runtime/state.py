@@ -49,9 +49,10 @@ class LabState(BaseModel):
 
 @dataclass
 class Created:
-    """What the journal says was made: namespace name -> inode, /etc/netns folders, cgroups."""
+    """What the journal says was made: namespace name -> inode (None: perhaps only its placeholder file; 0: not
+    ours), /etc/netns folders, cgroups."""
 
-    namespaces: dict[str, int] = field(default_factory=dict)
+    namespaces: dict[str, int | None] = field(default_factory=dict)
     etc: list[Path] = field(default_factory=list)
     cgroups: list[Path] = field(default_factory=list)
 
@@ -62,8 +63,9 @@ class Journal:
     def __init__(self, lab: str):
         self.file = open(lab_dir(lab) / "created", "a", buffering=1)
 
-    def namespace(self, name: str, inode: int) -> None:
-        self.file.write(f"netns {name} {inode}\n")
+    def namespace(self, name: str, inode: int | None) -> None:
+        """None: about to take the name; 0: someone else holds it; else the namespace's inode."""
+        self.file.write(f"netns {name} {'-' if inode is None else inode}\n")
 
     def etc(self, folder: Path) -> None:
         self.file.write(f"etc {folder}\n")
@@ -85,8 +87,8 @@ def created(lab: str) -> Created:
     for line in lines:
         kind, _, rest = line.partition(" ")
         words = rest.split()
-        if kind == "netns" and len(words) == 2 and words[1].isdigit():
-            found.namespaces[words[0]] = int(words[1])
+        if kind == "netns" and len(words) == 2 and (words[1].isdigit() or words[1] == "-"):
+            found.namespaces[words[0]] = None if words[1] == "-" else int(words[1])
         elif kind == "etc" and rest.startswith("/"):
             found.etc.append(Path(rest))
         elif kind == "cgroup" and rest.startswith("/"):
@@ -105,14 +107,18 @@ def save(state: LabState) -> None:
     _write(lab_dir(state.name) / "state.json", state.model_dump_json(indent=1))
 
 
+def already_up(lab: str) -> LabError:
+    return LabError(f"a lab named '{lab}' is already up; `labctl down {lab}` first, or pick another name with "
+                    "--name (`labctl clean` removes what a crash left)")
+
+
 def claim(plan: Plan) -> tuple[LabState, Journal]:
     """Reserve the lab's name (atomically) and record its plan before anything is created."""
     paths.STATE_DIR.mkdir(parents=True, exist_ok=True)
     try:
         lab_dir(plan.name).mkdir()
     except FileExistsError:
-        raise LabError(f"a lab named '{plan.name}' is already up; `labctl down {plan.name}` first, or pick "
-                       "another name with --name (`labctl clean` removes what a crash left)") from None
+        raise already_up(plan.name) from None
     _write(lab_dir(plan.name) / "plan.json", plan.model_dump_json(indent=1))
     state = LabState(name=plan.name, created=time.time())
     save(state)

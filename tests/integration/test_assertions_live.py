@@ -86,7 +86,7 @@ def test_tcp_open_refused_blocked(demo):
         refused = check(demo, "tcp", **{"from": "h1", "to": "h4", "port": 8081, "expect": "refused"})
         assert refused.ok and refused.observed == "refused (reset by the host)"
         with LinkDown(demo):
-            blocked = check(demo, "tcp", **{"from": "h1", "to": "h4", "port": 8080, "expect": "blocked", "timeout": 1})
+            blocked = check(demo, "tcp", **{"from": "h1", "to": "h4", "port": 8080, "expect": "blocked", "timeout": "1s"})
         assert blocked.ok, blocked.observed
     finally:
         server.stop()

@@ -15,7 +15,7 @@ from mininet.log import lg
 
 import labctl
 from labctl.errors import LabError
-from labctl.kernel import netns
+from labctl.kernel import netns, processes
 from labctl.runtime import lab
 from labctl.runtime.mininet_net import LabNet
 from labctl.paths import netns_name
@@ -40,7 +40,7 @@ def attached(plan: Plan) -> Iterator[LabNet]:
             net.stop()
         assert not [pid for pid in shells if os.path.exists(f"/proc/{pid}")], "shells still running"
         inodes = {netns.inode(netns_name(plan.name, node)) for node in plan.nodes}
-        assert netns.pids_in(inodes) == [], "processes left in the lab"
+        assert processes.in_namespaces(inodes) == [], "processes left in the lab"
     finally:
         lab.down(plan.name)
 

@@ -58,16 +58,18 @@ class FakeKernel:
     def namespace_exists(self, name: str) -> bool:
         return name in self.namespaces
 
-    def create_namespace(self, name: str, sysctls: dict[str, str]) -> int:
+    def create_namespace(self, name: str, sysctls: dict[str, str], record) -> None:
         self._call("create_namespace")
+        record(name, None)
         if name in self.namespaces:
+            record(name, 0)
             raise LabError(f"a network namespace named '{name}' already exists")
         self.namespaces[name] = inode = next(self._ids)
+        record(name, inode)
         self.interfaces[name] = {1: "lo"}
-        return inode
 
-    def remove_namespace(self, name: str, inode: int) -> bool:
-        if self.namespaces.get(name) != inode:
+    def remove_namespace(self, name: str, inode: int | None) -> bool:
+        if inode is None or self.namespaces.get(name) != inode:
             return False
         del self.namespaces[name]
         for table in (self.interfaces, self.addresses, self.routes):

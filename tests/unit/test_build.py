@@ -122,10 +122,10 @@ def test_a_name_taken_between_the_check_and_the_creation(machine):
     kernel = FakeKernel()
     original = kernel.create_namespace
 
-    def racing(name, sysctls):
+    def racing(name, sysctls, record):
         if name == "demo.r1":                     # someone makes it just before labctl does
             kernel.foreign_namespace(name)
-        return original(name, sysctls)
+        return original(name, sysctls, record)
     kernel.create_namespace = racing
     with pytest.raises(LabError, match="'demo.r1' already exists"):
         build.build(demo_plan(machine), backend=kernel)
