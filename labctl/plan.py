@@ -43,6 +43,7 @@ class ServicePlan(BaseModel):
 
     name: str
     after: list[str] = []
+    ports: dict[str, int] = {}   # what it serves where, by protocol name: {"http": 80}
     files: list[FilePlan] = []
     command: list[str]
     health: list[str]            # a command run in the node: exit 0 means healthy

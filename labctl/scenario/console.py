@@ -52,13 +52,20 @@ def failures(console: Console, result: ScenarioResult) -> None:
         console.print(f"  observed: {step.observed}", highlight=False, markup=False)
         if step.hint:
             console.print(f"  [yellow]hint:[/] {step.hint}", highlight=False)
-        if step.evidence:
-            lines = step.evidence.rstrip().splitlines()
-            shown = lines[:EVIDENCE_LINES] + ([f"... ({len(lines) - EVIDENCE_LINES} more lines)"]
-                                              if len(lines) > EVIDENCE_LINES else [])
-            console.print("\n".join("    | " + line for line in shown), highlight=False, markup=False)
+        _evidence(console, step.evidence)
+    for event in result.events:
+        console.print(f"\n[red bold]{result.name}: at {event.time:.1f} s, {event.what}[/]", highlight=False)
+        _evidence(console, event.evidence)
     if result.error:
         console.print(f"\n[red]{result.name}: {result.error}[/]", highlight=False)
+
+
+def _evidence(console: Console, text: str) -> None:
+    if text:
+        lines = text.rstrip().splitlines()
+        shown = lines[:EVIDENCE_LINES] + ([f"... ({len(lines) - EVIDENCE_LINES} more lines)"]
+                                          if len(lines) > EVIDENCE_LINES else [])
+        console.print("\n".join("    | " + line for line in shown), highlight=False, markup=False)
 
 
 def summary(console: Console, results: list[ScenarioResult]) -> None:

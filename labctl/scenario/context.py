@@ -7,8 +7,12 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
-from labctl.runtime.commands import node_argv, run_in
+from labctl.errors import LabError
 from labctl.plan import Plan
+from labctl.runtime import services
+from labctl.runtime.backend import KernelBackend
+from labctl.runtime.commands import node_argv, run_in
+from labctl.runtime.state import load
 
 if TYPE_CHECKING:
     from labctl.scenario.flows.base import Flow
@@ -21,6 +25,7 @@ class Context:
         self.variables: dict[str, str] = {}
         self.flows: dict[str, "Flow"] = {}
         self._owners = {a: n.name for n in plan.nodes.values() for a in n.addresses()}
+        self._noticed: set[tuple] = set()
 
     def now(self) -> float:
         """Seconds since the scenario started."""
@@ -43,6 +48,20 @@ class Context:
         """Start a background command on a node; its output is read as text, line by line."""
         return subprocess.Popen(node_argv(self.lab, node, argv, self.plan), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+    def failed_services(self) -> list[tuple[str, str]]:
+        """('service web on h4 failed (exit 1)', the end of its log) for each service of the lab that exited or
+        was killed, without a fault or node_stop stopping it, since the last call."""
+        try:
+            state, _ = load(self.lab)
+        except LabError:                                    # the lab is gone: nothing more to notice
+            return []
+        found = []
+        for s in services.status(KernelBackend(), self.lab, self.plan, state):
+            if s.state == "failed" and (s.node, s.name, s.since) not in self._noticed:
+                self._noticed.add((s.node, s.name, s.since))
+                found.append((f"service {s.name} on {s.node} {s.describe()}", services.log_tail(self.lab, s.node, s.name)))
+        return found
 
     def address(self, target: str, family: int = 4) -> str:
         """A node's primary address of that family (loopback first for routers); anything else unchanged."""

@@ -52,6 +52,10 @@ class LoadedScenario:
     def path(self) -> str:
         return self.source.path
 
+    def plan_named(self, name: str | None) -> Plan:
+        """The topology's plan for a lab of that name (compiled anew: generated files name the lab)."""
+        return compile_plan(*load_topology(self.topology), name=name) if name else self.plan
+
 
 class Parser:
     """Parses steps of one file, collecting every problem as a located message. Each step kind parses its own
@@ -90,12 +94,16 @@ class Parser:
     def references(self, steps: list[tuple[tuple, Step]], plan: Plan) -> None:
         names = ", ".join(plan.nodes)
         for loc, step in steps:
+            before = len(self.errors)
             for key, node in step.node_refs():
                 if node not in plan.nodes:
                     self.fail(loc + key, f"unknown node '{node}'; nodes are: {names}")
             for a, b in step.links():
                 if not plan.links_between(a, b):
                     self.fail(loc + step.links_key, f"no link between '{a}' and '{b}' in the topology")
+            if len(self.errors) == before:
+                for key, message in step.problems(plan):
+                    self.fail(loc + key, message)
             self.references([(loc + key, inner) for key, inner in step.nested()], plan)
 
 

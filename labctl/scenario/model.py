@@ -60,6 +60,15 @@ class TrafficRecord:
 
 
 @dataclass
+class Event:
+    """Something that happened to the lab during a run besides the steps: a service that failed."""
+
+    time: float                              # seconds since the scenario started (when it was noticed)
+    what: str                                # 'service web on h4 failed (exit 1)'
+    evidence: str = ""                       # the end of its log
+
+
+@dataclass
 class ScenarioResult:
     name: str
     file: str
@@ -69,6 +78,7 @@ class ScenarioResult:
     duration: float = 0.0
     steps: list[StepResult] = field(default_factory=list)
     traffic: list[TrafficRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     error: str | None = None                 # the scenario could not run to the end
     topology_svg: str = ""
 

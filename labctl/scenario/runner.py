@@ -13,7 +13,7 @@ from labctl.plan import Plan
 from labctl.scenario import timing, traffic
 from labctl.scenario.context import Context
 from labctl.scenario.load import PHASES, LoadedScenario
-from labctl.scenario.model import ScenarioResult, StepResult
+from labctl.scenario.model import Event, ScenarioResult, StepResult
 from labctl.scenario.steps.base import Step
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ def execute(ctx: Context, step: Step) -> StepResult:
     return result
 
 
+def _note_failed_services(ctx: Context, result: ScenarioResult) -> None:
+    result.events += [Event(ctx.now(), what, log) for what, log in ctx.failed_services()]
+
+
 def run_steps(ctx: Context, loaded: LoadedScenario, result: ScenarioResult, listener: Listener) -> None:
     """Setup and steps stop at the first error; the teardown always runs in full."""
     index = 0
@@ -77,6 +81,7 @@ def run_steps(ctx: Context, loaded: LoadedScenario, result: ScenarioResult, list
             outcome.index, outcome.phase = index, phase
             result.steps.append(outcome)
             listener("end", outcome)
+            _note_failed_services(ctx, result)
             if outcome.status == "error" and phase != "teardown":
                 result.error = result.error or f"step {index} ({outcome.name}) could not run: {outcome.observed}"
                 failed_phase = True
@@ -99,7 +104,7 @@ def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool
         raise InputError([loaded.source.error((), "the scenario names no topology: add `topology:` or run it "
                                                   "against a running lab with --lab")])
     else:
-        plan = loaded.plan.model_copy(update={"name": name}) if name else loaded.plan
+        plan = loaded.plan_named(name)
     result = ScenarioResult(scenario.name, loaded.path, plan.name, scenario.description, started_at=time.time())
     try:
         if not lab_name:

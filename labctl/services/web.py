@@ -20,6 +20,7 @@ class Web(Service):
     def render(self) -> ServicePlan:
         ipv6 = any(intf.ipv6 for intf in self.node.interfaces)
         return self.plan_of(
+            ports={"http": self.params.port},
             files=[self.file("/etc/nginx/nginx.conf", self.template("nginx.conf.j2", ipv6=ipv6)),
                    self.file(self.dir / "html" / "index.txt", f"{self.node.name}\n")],
             command=["nginx", "-e", "stderr"],

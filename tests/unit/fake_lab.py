@@ -44,6 +44,9 @@ class FakeContext(Context):
         self.started.append((node, argv, process))
         return process
 
+    def failed_services(self):
+        return []
+
     def all_stopped(self) -> bool:
         return all(process.poll() is not None for _, _, process in self.started)
 

@@ -10,7 +10,7 @@ from junitparser.junitparser import Error, Failure
 from junitparser.xunit2 import JUnitXml
 
 from labctl.errors import InputError
-from labctl.scenario.model import ScenarioResult, StepResult, TrafficRecord
+from labctl.scenario.model import Event, ScenarioResult, StepResult, TrafficRecord
 from labctl.scenario.report import read_json, write_html, write_json, write_junit
 from labctl.scenario.report.html import inline_svg
 from labctl.scenario.report.plots import scenario_plots
@@ -58,7 +58,8 @@ def failing() -> ScenarioResult:
                     observed="connection refused", evidence=EVIDENCE_SCRIPT, attempts=10, points=5.0,
                     hint="is the web server on h3 listening on port 80?"),
                step(2, "assert", "dns h1 h3", "error", 6.0, observed="dig: not found"),
-               step(3, "exec", "exec h1 cleanup", "error", 7.0, phase="teardown", observed="exit 127")])
+               step(3, "exec", "exec h1 cleanup", "error", 7.0, phase="teardown", observed="exit 127")],
+        events=[Event(4.5, "service web on h3 failed (exit 1)", "nginx: [emerg] bind() to 0.0.0.0:80 failed")])
 
 
 def aborted() -> ScenarioResult:
@@ -263,3 +264,11 @@ def test_nothing_to_report(tmp_path):
     assert ET.parse(write_junit([], tmp_path / "j.xml")).getroot().get("tests") == "0"
     assert read_json(write_json([], tmp_path / "r.json")) == []
     assert "0 scenarios" in write_html([], tmp_path / "r.html").read_text()
+
+
+def test_services_that_failed_are_in_every_report(tmp_path, html_page):
+    junit = write_junit(results(), tmp_path / "r.xml").read_text()
+    assert "4.5s service web on h3 failed (exit 1)" in junit
+    [_, back, _] = read_json(write_json(results(), tmp_path / "r.json"))
+    assert back.events == failing().events
+    assert "service web on h3 failed (exit 1)" in html_page and "bind() to 0.0.0.0:80 failed" in html_page

@@ -144,3 +144,19 @@ def test_ctrl_c_and_exit_are_not_step_errors(fake, raises):
     clock, ctx = fake
     with pytest.raises(raises):
         runner.execute(ctx, FakeRaising(raises=raises.__name__))
+
+
+def test_a_service_that_fails_during_a_run_is_recorded_once(fake, monkeypatch, tmp_path):
+    clock, ctx = fake
+    from labctl.scenario.load import load_scenario
+    failures = iter([[], [("service web on h4 failed (exit 1)", "nginx: [emerg] bind() failed")], [], []])
+    monkeypatch.setattr(ctx, "failed_services", lambda: next(failures))
+    monkeypatch.setattr(ctx, "run", lambda node, command, timeout=30: __import__("subprocess").CompletedProcess(
+        command, 0, "", ""))
+    path = tmp_path / "s.yml"
+    path.write_text("name: s\nsteps:\n" + "  - exec: h1\n    cmd: hostname\n" * 4)
+    result = ScenarioResult("s", str(path), "demo")
+    runner.run_steps(ctx, load_scenario(path, ctx.plan), result, lambda *_: None)
+    [event] = result.events
+    assert event.what == "service web on h4 failed (exit 1)" and "bind() failed" in event.evidence
+    assert result.passed                        # recorded, not a failed check

@@ -162,7 +162,7 @@ def test_values_are_parsed_into_canonical_units(tmp_path):
     assert (command.node, command.cmd, command.contains, command.exit) == ("r1", "ip route", "via", 0)
     assert (ping.action, ping.id, ping.type, ping.src, ping.dst, ping.interval) == (
         "start", "probe", "ping", "h1", "h4", 0.05)
-    assert (iperf.protocol, iperf.bandwidth, iperf.duration, iperf.port) == ("udp", 20_000_000, 60.0, 8080)
+    assert (iperf.protocol, iperf.bandwidth, iperf.duration, iperf.port) == ("udp", 20_000_000, 60.0, None)
     assert link_down.link == link_up.link == ["r1", "r2"]
     assert (impair.rate, impair.delay, impair.loss, impair.queue) == (10_000_000, 0.005, 1.0, None)  # bit/s, s, %
     assert node_stop.node == node_start.node == "r2"

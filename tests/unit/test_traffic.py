@@ -10,6 +10,7 @@ import pytest
 
 from labctl.scenario import traffic
 from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.flows.http import HttpFlow
 from labctl.scenario.steps.traffic import TrafficStep
 from tests.unit.fake_lab import FakeContext
 
@@ -137,27 +138,34 @@ def test_iperf3_flow():
     assert "Server listening" in record.output and "connected to" in record.output
 
 
-def test_http_flow():
+def test_http_flow_requests_the_web_service_of_to():
     answers = iter(["200 0.001200", "000 0.000100"] * 100)
-    ctx = FakeContext({"curl": lambda argv: subprocess.CompletedProcess(argv, 0, next(answers), "")},
-                      {"python3": "Serving HTTP on 10.0.1.3 port 8080 (http://10.0.1.3:8080/) ...\n"})
+    ctx = FakeContext({"curl": lambda argv: subprocess.CompletedProcess(argv, 0, next(answers), "")})
     assert start(ctx, id="w", type="http", interval="0.05s", **{"from": "h1", "to": "h4"}) == \
-        "started http h1 -> h4:8080 every 0.05 s (traffic 'w')"
+        "started http h1 -> h4:80 every 0.05 s (traffic 'w')"
     flow = ctx.flows["w"]
     wait_until(lambda: len(flow.requests) >= 4)
-    root = flow.root
     assert "started" not in stop(ctx, "w") and flow.summary().endswith("failed, median 1.20 ms")
     record, = traffic.stop_all(ctx)
-    assert ctx.all_stopped() and not Path(root).exists()
-    assert ctx.ran[0][1][-1] == "http://10.0.1.3:8080/"
+    assert ctx.started == []                                   # nothing to start: h4's web service answers
+    assert ctx.ran[0] == ("h1", HttpFlow.CURL + ["http://10.0.1.3:80/"])
     assert set(v for _, v in record.series["http ms"]) == {1.2} and record.series["http failed"]
     assert record.output.startswith("curl requests (scenario time: HTTP code, seconds taken):\n")
 
 
+def test_http_flow_to_a_node_without_web_needs_a_port():
+    ctx = FakeContext({"curl": "200 0.001"})
+    with pytest.raises(RuntimeError, match=r"h2 runs no web service; add `services: \[web\]`"):
+        start(ctx, id="w", type="http", **{"from": "h1", "to": "h2"})
+    assert start(ctx, id="x", type="http", port=8080, **{"from": "h1", "to": "h2"}).startswith(
+        "started http h1 -> h2:8080")
+    traffic.stop_all(ctx)
+
+
 def test_a_flow_that_fails_to_start_leaves_nothing_running():
-    ctx = FakeContext(printed={"python3": "OSError: [Errno 98] Address already in use\n"}, exits={"python3"})
-    with pytest.raises(RuntimeError, match="the HTTP server of traffic 'w' did not start: OSError"):
-        start(ctx, id="w", type="http", **{"from": "h1", "to": "h4"})
+    ctx = FakeContext(printed={"iperf3": "iperf3: error - unable to start listener: Address in use\n"}, exits={"iperf3"})
+    with pytest.raises(RuntimeError, match="the iperf3 server of traffic 'w' did not start: iperf3: error"):
+        start(ctx, id="w", type="iperf3", **{"from": "h1", "to": "h4"})
     assert ctx.all_stopped() and "w" not in ctx.flows
 
 

@@ -12,7 +12,9 @@ from labctl.scenario.faults import FAULTS
 from labctl.scenario.steps.fault import FaultStep
 
 
-class _NodeFault(FaultStep):
+class NodeFault(FaultStep):
+    """A fault of one node; services.py's faults build on it."""
+
     node_fields = ("node",)
     node: str
 
@@ -21,21 +23,21 @@ class _NodeFault(FaultStep):
 
 
 @FAULTS.register("node_stop")
-class NodeStop(_NodeFault):
+class NodeStop(NodeFault):
     def inject(self, ctx: Context) -> str:
-        stopped = lab.stop_node(ctx.lab, self.node)
-        return f"{self.node} stopped: links down, {stopped} processes ended"
+        ended = lab.stop_node(ctx.lab, self.node)
+        return f"{self.node} stopped: links down, services stopped, {ended} other processes ended"
 
 
 @FAULTS.register("node_start")
-class NodeStart(_NodeFault):
+class NodeStart(NodeFault):
     def inject(self, ctx: Context) -> str:
         lab.start_node(ctx.lab, self.node)
-        return f"{self.node} started: links up, static routes restored"
+        return f"{self.node} started: its links up again with their routes, its services healthy"
 
 
 @FAULTS.register("kill")
-class Kill(_NodeFault):
+class Kill(NodeFault):
     process: str = Field(description="the process's command name, as in ps -o comm")
     signal: str = "TERM"
 

@@ -1,12 +1,9 @@
-"""`http` flows: `python3 -m http.server` on `to` and one curl request from `from` every interval, each request's
-time and HTTP code kept."""
+"""`http` flows: one curl request from `from` to `to` every interval, each request's time and HTTP code kept.
+The server is whatever answers there: usually the `web` service of the node `to` (its port is the default)."""
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labctl.scenario.context import Context
@@ -14,6 +11,7 @@ from labctl.scenario.flows import FLOWS
 from labctl.scenario.flows.base import Flow
 from labctl.scenario.model import Series
 from labctl.scenario.outputs import ms, truncate
+from labctl.services.web import WebParams
 
 if TYPE_CHECKING:
     from labctl.scenario.steps.traffic import TrafficStep
@@ -24,25 +22,26 @@ class HttpFlow(Flow):
     CURL = ["curl", "-s", "-o", "/dev/null", "--max-time", "2", "-w", "%{http_code} %{time_total}\\n"]
 
     def start(self, ctx: Context, step: "TrafficStep") -> None:
-        self.port, self.interval = step.port, step.interval
         self.requests: list[tuple[float, str, float]] = []     # (scenario seconds, HTTP code, seconds taken)
-        self.root = tempfile.mkdtemp(prefix="labctl-http-")
-        Path(self.root, "index.html").write_text(f"labctl traffic {self.id}\n")
+        self.port, self.interval = step.port or self.web_port(ctx), step.interval
         self.started = ctx.now()
         target = ctx.address(self.dst)
-        # bound to the address the client uses: http.server looks the bound address up, and 0.0.0.0 would wait
-        # for a DNS server the lab cannot reach, while the node's own address is in its hosts file
-        server = self.spawn(ctx, ctx.server_node(self.dst, f"traffic '{self.id}'"),
-                            ["python3", "-u", "-m", "http.server", str(step.port), "--bind", target,
-                             "--directory", self.root])
-        if not server.wait_for("Serving HTTP", 5):
-            raise RuntimeError(f"the HTTP server of traffic '{self.id}' did not start: {server.output.strip()}")
-        url = f"http://[{target}]:{step.port}/" if ":" in target else f"http://{target}:{step.port}/"
+        url = f"http://[{target}]:{self.port}/" if ":" in target else f"http://{target}:{self.port}/"
         until = self.started + step.duration if step.duration else None
         self._halt = threading.Event()
         self._loop = threading.Thread(target=self._requests, args=(ctx, url, until), daemon=True,
                                       name=f"http traffic {self.id}")
         self._loop.start()
+
+    def web_port(self, ctx: Context) -> int:
+        """The port of the web service on `to`; a node without one is an error (say `port:` for other servers)."""
+        if self.dst not in ctx.plan.nodes:
+            return WebParams().port
+        web = ctx.plan.node(self.dst).service("web")
+        if web is None:
+            raise RuntimeError(f"traffic '{self.id}': {self.dst} runs no web service; add `services: [web]` to it "
+                               "in the topology, or give the `port:` of the server that runs there")
+        return web.ports["http"]
 
     def _requests(self, ctx: Context, url: str, until: float | None) -> None:
         due = ctx.now()
@@ -58,7 +57,6 @@ class HttpFlow(Flow):
         if hasattr(self, "_halt"):
             self._halt.set()
             self._loop.join(15)
-        shutil.rmtree(getattr(self, "root", ""), ignore_errors=True)
 
     def failed(self) -> list[tuple[float, str, float]]:
         return [r for r in self.requests if not r[1].startswith(("2", "3"))]

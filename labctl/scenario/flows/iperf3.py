@@ -22,7 +22,7 @@ CONNECT_WAIT = 3.0          # seconds the client may take to connect before star
 class IperfFlow(Flow):
     def start(self, ctx: Context, step: "TrafficStep") -> None:
         taken = sum(isinstance(flow, IperfFlow) for flow in ctx.flows.values())
-        self.port = step.port if "port" in step.model_fields_set else IPERF3_PORT + taken
+        self.port = step.port or IPERF3_PORT + taken
         self.protocol, self.ctx = step.protocol, ctx
         self.base: float | None = None               # scenario time of the server's interval 0
         self.intervals: list[tuple[float, float, float | None]] = []      # (end, Mbit/s, UDP loss %)

@@ -18,6 +18,7 @@ The document (key names are stable; new keys may be added, none renamed or remov
                      "started": seconds since the scenario started, "duration": seconds,
                      "expected", "observed", "evidence", "attempts", "points": null or number, "hint": null or text,
                      "series": {key: [[t, value], ...]}}],
+          "events": [{"time", "what", "evidence"}]: services that failed during the run,
           "traffic": [{"id", "kind", "src", "dst", "started", "stopped": null or seconds,
                        "series": {key: [[t, value], ...]}, "output"}],
           -- computed, ignored by read_json --
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import InputError
-from labctl.scenario.model import ScenarioResult, StepResult, TrafficRecord
+from labctl.scenario.model import Event, ScenarioResult, StepResult, TrafficRecord
 from labctl.scenario.report.summary import check_counts
 
 FORMAT, VERSION = "labctl-scenario-results", 1
@@ -105,5 +106,6 @@ def read_json(path: str | Path) -> list[ScenarioResult]:
         result = _build(ScenarioResult, data)
         result.steps = [_build(StepResult, s) for s in data.get("steps", [])]
         result.traffic = [_build(TrafficRecord, t) for t in data.get("traffic", [])]
+        result.events = [_build(Event, e) for e in data.get("events", [])]
         results.append(result)
     return results

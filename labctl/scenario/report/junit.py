@@ -5,8 +5,9 @@
   holds <failure message="expected X, observed Y"> with the evidence as text, a check in error an <error>;
   graded checks carry the properties points and points_earned;
 - the other steps (faults, traffic, waits, exec, config) are no test cases: the suite's <system-out> lists every
-  step as a timeline ("12.3s fault link_down r1-r2: done"). One that could not run is also an error test case,
-  so that the counts agree with the scenario's result;
+  step as a timeline ("12.3s fault link_down r1-r2: done"), then the services that failed during the run
+  ("14.0s service web on h4 failed (exit 1)"). A step that could not run is also an error test case, so that
+  the counts agree with the scenario's result;
 - a scenario that could not run to the end (result.error) has an error test case named "scenario".
 """
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _testsuite(result: ScenarioResult) -> TestSuite:
         case.result = [Error(_text(result.error))]
         cases.append(case)
     suite.add_testcases(cases)
-    timeline = [timeline_line(s) for s in result.steps]
+    timeline = [timeline_line(s) for s in result.steps] + [f"{e.time:.1f}s {e.what}" for e in result.events]
     if result.error:
         timeline.append(f"{result.duration:.1f}s scenario stopped: {result.error}")
     if timeline:

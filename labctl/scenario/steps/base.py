@@ -11,6 +11,7 @@ from labctl.scenario.model import StepResult
 from labctl.scenario.registry import Registry
 
 if TYPE_CHECKING:
+    from labctl.plan import Plan
     from labctl.scenario.context import Context
     from labctl.scenario.load import Parser
 
@@ -58,6 +59,11 @@ class Step(BaseModel):
             elif value:
                 found.append(((key,), value))
         return [(key, n) for key, n in found if "${" not in n and not is_address(n)]
+
+    def problems(self, plan: "Plan") -> list[tuple[tuple, str]]:
+        """What else the step needs of the lab and does not find there, as (key path, message); called once its
+        nodes and links are known to exist."""
+        return []
 
     def nested(self) -> list[tuple[tuple, Step]]:
         """Steps inside this one (the assertion of `wait: {until: ...}`), each with its key path."""

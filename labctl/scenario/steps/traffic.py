@@ -30,7 +30,7 @@ class TrafficStep(Step):
     duration: Duration | None = None            # iperf3: stop by itself after this long
     protocol: Literal["tcp", "udp"] = "tcp"    # iperf3
     bandwidth: Rate | None = None              # iperf3 -b
-    port: int = Field(8080, ge=1, le=65535)    # http: the server port on `to`
+    port: int | None = Field(None, ge=1, le=65535)   # http: default the web service's on `to`, else 80
 
     @classmethod
     def parse(cls, raw: dict, loc: tuple, parser: "Parser") -> Step | None:
