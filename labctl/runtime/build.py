@@ -104,8 +104,8 @@ class Builder:
             self.progress(STAGES[3], i, len(shaped))
         self.backend.wait_up({self.ns(n.name): [i.index for i in n.interfaces] for n in nodes})
         if group := cgroups.lab_group(plan.name):
-            self.backend.group_create(group)
             self.journal.cgroup(group)
+            self.backend.group_create(group)
         services.start_all(self.backend, plan.name, plan, self.state,
                            progress=lambda done, total: self.progress(STAGES[4], done, total))
 
@@ -114,11 +114,12 @@ class Builder:
         nodes, which `ip netns exec` mounts over /etc. Returns the first node's name."""
         folder = paths.ETC_NETNS / self.ns(node)
         paths.ETC_NETNS.mkdir(exist_ok=True)
+        self.journal.etc(folder)
         try:
             folder.mkdir()
         except FileExistsError:
+            self.journal.etc(folder, taken=True)
             raise LabError(f"{folder} already exists (labctl did not make it)") from None
-        self.journal.etc(folder)
         for file in self.plan.files:
             path = node_file(self.plan.name, node, file.path)
             if first is None:

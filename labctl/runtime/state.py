@@ -67,8 +67,9 @@ class Journal:
         """None: about to take the name; 0: someone else holds it; else the namespace's inode."""
         self.file.write(f"netns {name} {'-' if inode is None else inode}\n")
 
-    def etc(self, folder: Path) -> None:
-        self.file.write(f"etc {folder}\n")
+    def etc(self, folder: Path, taken: bool = False) -> None:
+        """Written before the folder is made; again with `taken` if someone else had made it after all."""
+        self.file.write(f"{'etc-taken' if taken else 'etc'} {folder}\n")
 
     def cgroup(self, path: Path) -> None:
         self.file.write(f"cgroup {path}\n")
@@ -91,6 +92,8 @@ def created(lab: str) -> Created:
             found.namespaces[words[0]] = None if words[1] == "-" else int(words[1])
         elif kind == "etc" and rest.startswith("/"):
             found.etc.append(Path(rest))
+        elif kind == "etc-taken" and Path(rest) in found.etc:
+            found.etc.remove(Path(rest))
         elif kind == "cgroup" and rest.startswith("/"):
             found.cgroups.append(Path(rest))
     return found

@@ -22,7 +22,7 @@ class Context:
     def __init__(self, lab: str, plan: Plan):
         self.lab, self.plan = lab, plan
         self.t0 = time.monotonic()
-        self.variables: dict[str, str] = {}
+        self.variables: dict[str, str] = {"lab": lab}        # exec steps add theirs (capture)
         self.flows: dict[str, "Flow"] = {}
         self._owners = {a: n.name for n in plan.nodes.values() for a in n.addresses()}
         self._noticed: set[tuple] = set()

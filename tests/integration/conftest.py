@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.kernel import netns
+from labctl.kernel import cgroups, netns
 from labctl.paths import ETC_NETNS, STATE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +49,13 @@ def snapshot() -> dict[str, set]:
         "lab state": set(os.listdir(STATE_DIR)) if STATE_DIR.is_dir() else set(),
         "netns mounts": mounts,
         "processes in namespaces": _pids_outside_root_netns(),
+        "labctl cgroups": _labctl_cgroups(),
     }
+
+
+def _labctl_cgroups() -> set[str]:
+    root = cgroups.mount() / cgroups.ROOT_NAME if cgroups.mount() else None
+    return {str(root)} | {str(p) for p in root.rglob("*") if p.is_dir()} if root and root.is_dir() else set()
 
 
 def leftovers(before: dict[str, set]) -> dict[str, set]:

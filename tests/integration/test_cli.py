@@ -147,14 +147,6 @@ def test_ctrl_c_during_up_leaves_nothing(tmp_path):
     assert not (STATE_DIR / "big").exists()
 
 
-def test_clean_after_crash(tmp_path):
-    proc = _start_and_wait_for_namespaces(_big_topology(tmp_path / "big.yml", 300))
-    proc.kill()
-    proc.wait()
-    assert labctl("status", "big", "--json").returncode == 0   # the half-built lab is on record
-    assert "big" in labctl("clean", check=True).stdout
-
-
 def test_dual_stack():
     labctl("up", str(HERE / "dualstack.yml"), check=True)
     try:

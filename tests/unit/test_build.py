@@ -133,6 +133,22 @@ def test_a_name_taken_between_the_check_and_the_creation(machine):
     assert not (paths.STATE_DIR / "demo").exists()
 
 
+def test_an_etc_folder_made_by_someone_else_during_the_build_is_left_alone(machine):
+    kernel = FakeKernel()
+    original = kernel.create_namespace
+
+    def racing(name, sysctls, record):
+        original(name, sysctls, record)
+        if name == "demo.h3":                     # someone makes /etc/netns/demo.h3 just before labctl does
+            (paths.ETC_NETNS / name).mkdir(parents=True)
+            (paths.ETC_NETNS / name / "hosts").write_text("theirs\n")
+    kernel.create_namespace = racing
+    with pytest.raises(LabError, match="demo.h3 already exists"):
+        build.build(demo_plan(machine), backend=kernel)
+    assert (paths.ETC_NETNS / "demo.h3" / "hosts").read_text() == "theirs\n"
+    assert kernel.lab_objects("demo") == {} and sorted(p.name for p in paths.ETC_NETNS.iterdir()) == ["demo.h3"]
+
+
 def test_missing_programs_and_cgroups_are_refused_before_anything(machine, monkeypatch):
     monkeypatch.setattr(build.shutil, "which", lambda program: None if program == "nginx" else "/bin/x")
     monkeypatch.setattr(build.cgroups, "mount", lambda: None)
