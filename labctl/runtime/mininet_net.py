@@ -141,6 +141,12 @@ class LabNet(Mininet):
 
     addSwitch = addController = addLink = addNAT = addHost
 
+    def __enter__(self) -> LabNet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """End the shells and terminals this object started, by pid. The lab keeps running."""
         for term in self.terms:
