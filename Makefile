@@ -45,3 +45,4 @@ test: setup
 
 bench: setup
 	@$(PY) bench/bringup.py
+	@$(PY) bench/cli_up.py

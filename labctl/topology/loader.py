@@ -59,13 +59,16 @@ def load_yaml(path: str | Path) -> Source:
     except UnicodeDecodeError:
         raise InputError([f"{path}: cannot read: not a UTF-8 text file"]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise InputError([f"{path}:{_syntax_error(exc)}"]) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        raise InputError([f"{path}:{line}: YAML syntax error: character U+{code:04X} is not allowed"]) from None
+        node, data = _parse(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:          # said again by the Python parser, whose messages the error cases pin down
+        try:
+            node, data = _parse(text, yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            raise InputError([f"{path}:{_syntax_error(exc)}"]) from None
+        except yaml.reader.ReaderError as exc:
+            line = text.count("\n", 0, exc.position) + 1
+            code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+            raise InputError([f"{path}:{line}: YAML syntax error: character U+{code:04X} is not allowed"]) from None
     lines: dict[tuple, int] = {}
     duplicates: list[tuple[tuple, int]] = []
     if node is not None:
@@ -73,13 +76,19 @@ def load_yaml(path: str | Path) -> Source:
     if duplicates:
         raise InputError([f"{path}:{line}: {'.'.join(map(str, loc))}: duplicate key '{loc[-1]}' (first at line "
                           f"{lines[loc]}); each key may appear once" for loc, line in duplicates])
-    try:
-        data = yaml.load(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise InputError([f"{path}:{_syntax_error(exc)}"]) from None
     if not isinstance(data, dict):
         raise InputError([f"{path}:1: expected a mapping at the top level (name:, nodes:, links:)"])
     return Source(path, data, lines)
+
+
+def _parse(text: str, loader_class: type) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (with the marks that give lines) and its data, built from that one parse."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return node, None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> str:
