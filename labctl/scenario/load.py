@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from labctl.errors import InputError
 from labctl.plan import Plan
-from labctl.scenario.registry import Registry
+from labctl.registry import Registry
 from labctl.scenario.steps import STEP_KINDS
 from labctl.scenario.steps.base import Step
 from labctl.topology import compile_plan, load_topology

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict
 from labctl.paths import service_dir
 from labctl.plan import FilePlan, NodeKind, NodePlan, Plan, ServicePlan
 
-SERVICES: dict[str, type["Service"]] = {}
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                 undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                 trim_blocks=True, lstrip_blocks=True)
@@ -29,15 +28,11 @@ class Params(BaseModel):
 
 
 class Service:
-    name: ClassVar[str]
+    name: ClassVar[str]                              # set by SERVICES.register
     Params: ClassVar[type[Params]] = Params
     programs: ClassVar[dict[str, str]] = {}          # command (or absolute path) -> Debian package
     kinds: ClassVar[tuple[NodeKind, ...]] = ("host", "router")
     after: ClassVar[tuple[str, ...]] = ()            # services that are healthy before this one starts
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        SERVICES[cls.name] = cls
 
     def __init__(self, params: Params, node: NodePlan, plan: Plan):
         self.params, self.node, self.plan = params, node, plan

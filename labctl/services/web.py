@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from labctl.plan import ServicePlan
+from labctl.services import SERVICES
 from labctl.services.base import Params, Service
 
 
@@ -12,8 +13,8 @@ class WebParams(Params):
     port: int = Field(80, ge=1, le=65535)
 
 
+@SERVICES.register("web")
 class Web(Service):
-    name = "web"
     Params = WebParams
     programs = {"nginx": "nginx", "curl": "curl"}
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from labctl.scenario.model import StepResult
-from labctl.scenario.registry import Registry
+from labctl.registry import Registry
 
 if TYPE_CHECKING:
     from labctl.plan import Plan

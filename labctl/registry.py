@@ -1,6 +1,6 @@
-"""Registries: the classes scenario files name (step kinds, assertions, faults, traffic flow types), each found by
-its name. A class registers itself with the registry's decorator; the first time a registry is read, every module
-of its package is imported, so adding one is adding one module to that package."""
+"""Registries: the classes files name (services in topologies; step kinds, assertions, faults, traffic flow types
+in scenarios), each found by its name. A class registers itself with the registry's decorator; the first time a
+registry is read, every module of its package is imported, so adding one is adding one module to that package."""
 from __future__ import annotations
 
 import importlib
