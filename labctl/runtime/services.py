@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,11 +84,13 @@ def start(backend: Backend, lab: str, node: str, service: ServicePlan, state: La
     entry.started, entry.stopped = time.time(), False
 
 
-def wait_healthy(backend: Backend, lab: str, node: str, service: ServicePlan) -> None:
+def wait_healthy(backend: Backend, lab: str, node: str, service: ServicePlan,
+                 give_up: threading.Event | None = None) -> None:
     """Run the health check until it passes; fail, with the end of the service's log, if the service exits or
-    the time runs out first."""
+    the time runs out first. Returns early once `give_up` is set (another service failed, or Ctrl-C)."""
     deadline = time.monotonic() + service.ready_timeout_s
-    while True:
+    give_up = give_up or threading.Event()
+    while not give_up.is_set():
         if (code := exit_status(lab, node, service.name)) is not None:
             raise LabError(f"service {service.name} on {node} exited with status {code} while starting; "
                            f"its log ends:\n{log_tail(lab, node, service.name)}")
@@ -98,7 +101,7 @@ def wait_healthy(backend: Backend, lab: str, node: str, service: ServicePlan) ->
             raise LabError(f"service {service.name} on {node} is not healthy after {service.ready_timeout_s:g} s "
                            f"(`{' '.join(service.health)}` exits {status}: {output.strip()[-200:]}); its log ends:\n"
                            f"{log_tail(lab, node, service.name)}")
-        time.sleep(0.05)
+        give_up.wait(0.05)
 
 
 Level = list[tuple[str, ServicePlan]]
@@ -109,9 +112,14 @@ def start_level(backend: Backend, lab: str, level: Level, state: LabState, progr
     for node, service in level:
         start(backend, lab, node, service, state)
     save(state)
+    give_up = threading.Event()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for _ in pool.map(lambda item: wait_healthy(backend, lab, *item), level):
-            progress()
+        try:
+            for _ in pool.map(lambda item: wait_healthy(backend, lab, *item, give_up), level):
+                progress()
+        except BaseException:
+            give_up.set()                   # the others stop waiting: the lab is being rolled back
+            raise
 
 
 def start_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: list[str] | None = None,
