@@ -155,19 +155,21 @@ def _print_status(found) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from labctl.runtime import services
+    from labctl.runtime.logs import log_files, tail
     from labctl.runtime.state import load
-    logs = services.logs(args.lab, load(args.lab)[1], args.node, args.service)
-    for name, line in services.tail(logs, args.lines, args.follow):
+    logs = log_files(args.lab, load(args.lab)[1], args.node, args.service)
+    for name, line in tail(logs, args.lines, args.follow):
         out.print(f"[dim]{name}[/] {line}" if len(logs) > 1 else line, markup=len(logs) > 1, highlight=False)
     return 0
 
 
 def _exec_in(lab: str, node: str, argv: list[str]) -> int:
     from labctl.runtime.commands import node_argv
-    from labctl.runtime.services import join_exec_group
+    from labctl.runtime.lab import require_root
+    from labctl.runtime.services import join_exec_scope
+    require_root("labctl exec")
     command = node_argv(lab, node, argv)
-    join_exec_group(lab, node)           # so that `labctl down` ends it too
+    join_exec_scope(lab, node)           # so that `labctl down` ends it too
     sys.stdout.flush()
     os.execvp(command[0], command)
     return 127  # not reached

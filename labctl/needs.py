@@ -9,14 +9,15 @@ from labctl.services import SERVICES
 
 CORE = {
     "ip": "iproute2", "tc": "iproute2", "ping": "iputils-ping", "traceroute": "traceroute", "iperf3": "iperf3",
-    "tcpdump": "tcpdump", "nft": "nftables", "curl": "curl", "dot": "graphviz",
-    "mnexec": "mininet", "brctl": "bridge-utils",        # Mininet's object model, and the benchmark's Mininet
+    "tcpdump": "tcpdump", "nft": "nftables", "curl": "curl", "dot": "graphviz", "mnexec": "mininet",
 }
+BENCH = {"brctl": "bridge-utils"}           # Mininet's Linux bridges, in the benchmark's Mininet build
 
 
 def programs() -> dict[str, tuple[str, str]]:
-    """Every program labctl or a service runs -> (Debian package, who needs it)."""
+    """Every program labctl, its benchmark or a service runs -> (Debian package, who needs it)."""
     found = {program: (package, "labctl") for program, package in CORE.items()}
+    found |= {program: (package, "make bench") for program, package in BENCH.items()}
     for name, service in sorted(SERVICES.items()):
         for program, package in service.programs.items():
             found.setdefault(program, (package, f"service {name}"))

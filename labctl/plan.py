@@ -5,6 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from labctl.errors import LabError
+from labctl.units import format_duration, format_rate
+
 NodeKind = Literal["host", "router", "switch"]
 # Interface indexes the plan gives, so the runtime never looks one up: lo is 1, and a kernel with tunnel modules
 # loaded puts fallback devices (tunl0, sit0, gre0, ...) at low indexes in every new namespace.
@@ -61,15 +64,18 @@ class NodePlan(BaseModel):
     sysctls: dict[str, str] = {}
     services: list[ServicePlan] = []
 
-    @property
-    def forwarding(self) -> bool:
-        return self.kind == "router"
-
     def interface(self, name: str) -> InterfacePlan:
         return next(i for i in self.interfaces if i.name == name)
 
     def service(self, name: str) -> ServicePlan | None:
         return next((s for s in self.services if s.name == name), None)
+
+    def service_named(self, name: str) -> ServicePlan:
+        """The service, or a LabError saying which the node runs."""
+        if (found := self.service(name)) is None:
+            running = ", ".join(s.name for s in self.services) or "none"
+            raise LabError(f"{self.name} runs no service '{name}' (its services: {running})")
+        return found
 
     def addresses(self) -> list[str]:
         """Every address of the node without prefix length, loopbacks first."""
@@ -96,9 +102,10 @@ class Shaping(BaseModel):
         """'10 Mbit/s, 5 ms ± 1 ms, 1% loss, queue 50', or 'no shaping'."""
         parts = []
         if self.rate_bps:
-            parts.append(f"{self.rate_bps / 1e6:g} Mbit/s")
+            parts.append(format_rate(self.rate_bps))
         if self.delay_ms:
-            parts.append(f"{self.delay_ms:g} ms" + (f" ± {self.jitter_ms:g} ms" if self.jitter_ms else ""))
+            parts.append(format_duration(self.delay_ms / 1000)
+                         + (f" ± {format_duration(self.jitter_ms / 1000)}" if self.jitter_ms else ""))
         if self.loss_pct:
             parts.append(f"{self.loss_pct:g}% loss")
         if self.queue_packets:
@@ -136,8 +143,15 @@ class Plan(BaseModel):
     def node(self, name: str) -> NodePlan:
         return self.nodes[name]
 
-    def links_between(self, a: str, b: str) -> list[LinkPlan]:
-        return [link for link in self.links if {e[0] for e in link.ends()} == {a, b}]
+    def node_named(self, name: str) -> NodePlan:
+        """The node, or a LabError naming the nodes there are."""
+        if name not in self.nodes:
+            raise LabError(f"lab '{self.name}' has no node '{name}'; nodes: {', '.join(self.nodes)}")
+        return self.nodes[name]
+
+    def links_between(self, a: str, b: str) -> list[int]:
+        """Indexes of the links between nodes a and b."""
+        return [i for i, link in enumerate(self.links) if {e[0] for e in link.ends()} == {a, b}]
 
     def service_levels(self, nodes: list[str] | None = None) -> list[list[tuple[str, ServicePlan]]]:
         """The services of `nodes` (default: all) as (node, service) in start order: a service's level comes

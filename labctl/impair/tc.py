@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from labctl.errors import LabError
-from labctl.kernel.netns import NetlinkFailure
+from labctl.kernel.netlink import RequestFailed
 from labctl.kernel.probe import Capabilities
 from labctl.plan import Shaping
 
@@ -56,7 +55,7 @@ def apply(ipr: IPRoute, namespace: str, ifname: str, params: Shaping, caps: Capa
     index = ipr.index(ifname)
     try:
         ipr.tc("del", index=index, handle=0, parent=0xFFFFFFFF)   # back to the default qdisc
-    except (NetlinkError, NetlinkFailure):     # it had the default qdisc already
+    except RequestFailed:                       # it had the default qdisc already
         pass
     netem = caps.qdiscs.get("netem") and (params.delay_ms or params.jitter_ms or params.loss_pct)
     if params.rate_bps or params.queue_packets:

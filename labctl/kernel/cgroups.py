@@ -9,6 +9,8 @@ import time
 from functools import cache
 from pathlib import Path
 
+from labctl.errors import LabError
+
 ROOT_NAME = "labctl"        # labctl's groups: <cgroup2 mount>/labctl/<lab>/...
 
 
@@ -27,9 +29,13 @@ def lab_group(lab: str) -> Path | None:
     return root / ROOT_NAME / lab if root else None
 
 
-def create(path: Path) -> None:
-    """Make the group (its parents as needed)."""
-    path.mkdir(parents=True, exist_ok=True)
+def create(path: Path, exclusive: bool = False) -> None:
+    """Make the group (its parents as needed); with `exclusive`, a group already there is an error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(exist_ok=not exclusive)
+    except FileExistsError:
+        raise LabError(f"cgroup {path} already exists (labctl did not make it)") from None
 
 
 def join(path: Path, pid: int = 0) -> None:
@@ -72,6 +78,8 @@ def kill(path: Path, timeout: float = 5.0) -> None:
                 except ProcessLookupError:
                     pass
         time.sleep(0.01)
+    if left := pids(path):
+        raise LabError(f"processes {', '.join(map(str, left[:10]))} of cgroup {path} would not die")
 
 
 def remove(path: Path) -> None:

@@ -17,6 +17,7 @@ from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELQDISC, RTM_D
                                    RTM_NEWTCLASS, RTM_SETLINK)
 
 from labctl.errors import LabError
+from labctl.kernel.netlink import RequestFailed
 from labctl.paths import NETNS_DIR
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -82,13 +83,16 @@ def create(name: str, sysctls: dict[str, str],
     try:
         _check(_libc.unshare(_CLONE_NEWNET), "unshare", name)
         fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        record(name, None)
         try:
+            record(name, None)
             os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
         except FileExistsError:
             os.close(fd)
             record(name, 0)
             raise LabError(f"a network namespace named '{name}' already exists (labctl did not make it)") from None
+        except BaseException:
+            os.close(fd)
+            raise
         try:
             record(name, os.fstat(fd).st_ino)
             _check(_libc.mount(b"/proc/thread-self/ns/net", bytes(path), b"none", _MS_BIND, None), "mount", name)
@@ -138,16 +142,8 @@ _REQUESTS = {RTM_NEWLINK: "creating or changing a link", RTM_SETLINK: "changing 
              RTM_NEWTCLASS: "setting a traffic class"}
 
 
-class NetlinkFailure(LabError):
-    """A netlink request the kernel refused; `code` is its errno."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
-
-
 class Socket(IPRoute):
-    """pyroute2's IPRoute inside a namespace: a refused request raises NetlinkFailure naming the namespace, what
+    """pyroute2's IPRoute inside a namespace: a refused request raises RequestFailed naming the namespace, what
     was asked and why; `index()` finds an interface or says it is missing."""
 
     def __init__(self, namespace: str):
@@ -158,10 +154,10 @@ class Socket(IPRoute):
         try:
             yield from super().nlm_request(msg, msg_type, *args, **kwargs)
         except NetlinkError as exc:
-            reason = os.strerror(exc.code) + (f" ({exc.args[1]})" if len(exc.args) > 1 and exc.args[1] else "")
+            said = exc.args[1] if len(exc.args) > 1 and exc.args[1] != os.strerror(exc.code) else ""
             where = f" on interface {msg['index']}" if "index" in msg and msg["index"] else ""
-            raise NetlinkFailure(f"{self.namespace}: {_REQUESTS.get(msg_type, 'a netlink request')}{where} failed: "
-                                 f"{reason}", exc.code) from None
+            raise RequestFailed(f"{self.namespace}: {_REQUESTS.get(msg_type, 'a netlink request')}{where} failed",
+                                exc.code, said) from None
 
     def index(self, ifname: str) -> int:
         found = self.link_lookup(ifname=ifname)

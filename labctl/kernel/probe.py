@@ -57,10 +57,12 @@ def probe() -> Capabilities:
     caps = Capabilities(cgroup2=str(root) if root else None)
     if root:
         probe_group = root / cgroups.ROOT_NAME / f"probe-{os.getpid()}"
-        cgroups.create(probe_group)
-        caps.cgroup_kill = (probe_group / "cgroup.kill").exists()
-        cgroups.remove(probe_group)
-        cgroups.remove_if_empty(probe_group.parent)
+        try:
+            cgroups.create(probe_group)
+            caps.cgroup_kill = (probe_group / "cgroup.kill").exists()
+        finally:
+            cgroups.remove(probe_group)
+            cgroups.remove_if_empty(probe_group.parent)
     scratch = netns.create(f"labctl-probe-{os.getpid()}", {})
     try:
         _run(scratch.name, "ip", "link", "add", "p0", "up", "type", "veth", "peer", "name", "p1")

@@ -1,8 +1,10 @@
 """Finding and stopping processes, by pid: those inside given network namespaces, those in a cgroup."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import time
 
 
@@ -55,3 +57,19 @@ def stop(pids: list[int], grace: float = 2.0) -> None:
         pids = wait_gone(sent, grace)
         if not pids:
             return
+
+
+def run(argv: list[str], timeout: float, stderr: int = subprocess.PIPE) -> subprocess.CompletedProcess:
+    """Run a command and wait for it, as subprocess.run does (TimeoutExpired after `timeout`), in a session of
+    its own: on a timeout or Ctrl-C its whole process group is killed, what it started in the background too
+    (which would otherwise keep its output open), and it is reaped."""
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                          start_new_session=True) as process:
+        try:
+            stdout, err = process.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, err)

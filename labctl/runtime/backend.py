@@ -4,7 +4,6 @@ KernelBackend is the real one; the unit tests build and tear down labs on a fake
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -70,7 +69,7 @@ class Backend(Protocol):
     def shape(self, namespace: str, ifname: str, shaping: Shaping) -> None: ...
     def wait_up(self, interfaces: dict[str, list[int]], timeout: float = 10.0) -> None: ...
     def close(self) -> None: ...
-    def group_create(self, path: Path) -> None: ...
+    def group_create(self, path: Path, exclusive: bool = False) -> None: ...
     def group_kill(self, path: Path) -> None: ...
     def group_remove(self, path: Path) -> None: ...
     def group_pids(self, path: Path) -> list[int]: ...
@@ -144,8 +143,8 @@ class KernelBackend:
         self.sockets.clear()
         self.namespaces.clear()
 
-    def group_create(self, path: Path) -> None:
-        cgroups.create(path)
+    def group_create(self, path: Path, exclusive: bool = False) -> None:
+        cgroups.create(path, exclusive)
 
     def group_kill(self, path: Path) -> None:
         cgroups.kill(path)
@@ -157,24 +156,24 @@ class KernelBackend:
         return cgroups.pids(path)
 
     def spawn(self, namespace: str, group: Path, argv: list[str], log: Path, status: Path) -> int:
-        done = subprocess.run(["sh", "-c", _SUPERVISE, "labctl-service", str(group), str(status), str(log),
-                               "ip", "netns", "exec", namespace, *argv],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, start_new_session=True,
-                              timeout=10)
+        try:
+            done = subprocess.run(["sh", "-c", _SUPERVISE, "labctl-service", str(group), str(status), str(log),
+                                   "ip", "netns", "exec", namespace, *argv],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, start_new_session=True,
+                                  timeout=10)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"starting `{' '.join(argv)}` in {namespace} took more than 10 s") from None
         if done.returncode or not done.stdout.strip().isdigit():
             raise LabError(f"could not start `{' '.join(argv)}` in {namespace}: {done.stderr.strip()}")
         return int(done.stdout)
 
     def run(self, namespace: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run a command in the namespace; on timeout its whole process group is killed (exit 124)."""
-        proc = subprocess.Popen(["ip", "netns", "exec", namespace, *argv], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
-            output = proc.communicate(timeout=timeout)[0]
-            return proc.returncode, output
+            done = processes.run(["ip", "netns", "exec", namespace, *argv], timeout, stderr=subprocess.STDOUT)
+            return done.returncode, done.stdout
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return 124, proc.communicate()[0] + f"(timed out after {timeout:g} s)"
+            return 124, f"(timed out after {timeout:g} s)"
 
     def signal(self, pid: int, group: Path, sig: int) -> bool:
         """Send `sig` to `pid` if it is still the process in `group` recorded earlier."""

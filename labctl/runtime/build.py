@@ -105,7 +105,11 @@ class Builder:
         self.backend.wait_up({self.ns(n.name): [i.index for i in n.interfaces] for n in nodes})
         if group := cgroups.lab_group(plan.name):
             self.journal.cgroup(group)
-            self.backend.group_create(group)
+            try:
+                self.backend.group_create(group, exclusive=True)
+            except LabError:
+                self.journal.cgroup(group, taken=True)
+                raise
         services.start_all(self.backend, plan.name, plan, self.state,
                            progress=lambda done, total: self.progress(STAGES[4], done, total))
 
@@ -154,7 +158,10 @@ def build(plan: Plan, progress: Progress = lambda *_: None, backend: Backend | N
         backend.close()
         journal.close()
         with no_interrupt():
-            destroy(plan.name, backend)
+            try:
+                destroy(plan.name, backend)
+            except (LabError, OSError) as cleanup:      # said, but the build's own failure is the news
+                log.error("rolling back lab %s: %s (`labctl clean` tries again)", plan.name, cleanup)
         if isinstance(exc, OSError):
             raise LabError(f"building lab '{plan.name}' failed: {exc}") from exc
         raise

@@ -6,16 +6,16 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.errors import LabError
-from labctl.kernel import netns, processes
 from labctl import paths
+from labctl.errors import LabError
+from labctl.kernel import cgroups, netns, processes
 from labctl.paths import netns_name
 from labctl.plan import Plan, ServicePlan
 from labctl.runtime import services
 from labctl.runtime.backend import KernelBackend
 from labctl.runtime.build import Progress, build, destroy, no_interrupt
 from labctl.runtime.links import impair, set_link, set_links, shaping_now
-from labctl.runtime.state import LabState, changing, list_labs, load
+from labctl.runtime.state import LabState, changing, created, list_labs, load
 
 __all__ = ["clean", "down", "impair", "kill", "list_labs", "service_restart", "service_start", "service_stop",
            "set_link", "start_node", "status", "stop_node", "up"]
@@ -36,8 +36,19 @@ def down(lab: str) -> None:
     require_root("labctl down")
     if lab not in list_labs() and not (paths.STATE_DIR / lab).is_dir():
         load(lab)                                   # says there is no such lab
+    _not_from_inside(lab)
     with no_interrupt():
         destroy(lab)
+
+
+def _not_from_inside(lab: str) -> None:
+    """A labctl run from a node's shell would end itself halfway through removing that node's lab."""
+    inside = cgroups.lab_group(lab) and cgroups.contains(cgroups.lab_group(lab), os.getpid())
+    here = os.stat("/proc/self/ns/net").st_ino
+    node = next((ns.removeprefix(f"{lab}.") for ns, inode in created(lab).namespaces.items() if inode == here), None)
+    if inside or node:
+        raise LabError(f"this labctl runs inside lab '{lab}'{f' (on {node})' if node else ''}: leave the lab's "
+                       f"shell first, then `labctl down {lab}` from outside it")
 
 
 def clean() -> list[str]:
@@ -45,6 +56,7 @@ def clean() -> list[str]:
     require_root("labctl clean")
     removed = []
     for folder in sorted(paths.STATE_DIR.iterdir()) if paths.STATE_DIR.is_dir() else []:
+        _not_from_inside(folder.name)
         with no_interrupt():
             destroy(folder.name)
         removed.append(folder.name)
@@ -114,25 +126,21 @@ def status(lab: str) -> LabStatus:
     return LabStatus(lab, state.status, nodes, links, services.status(KernelBackend(), lab, plan, state))
 
 
-def _node(plan: Plan, lab: str, node: str) -> None:
-    if node not in plan.nodes:
-        raise LabError(f"lab '{lab}' has no node '{node}'; nodes: {', '.join(plan.nodes)}")
-
-
 def stop_node(lab: str, node: str) -> int:
     """The node fails: its links go down, its services stop, and every other process in it ends. Returns how
     many processes ended besides the services."""
     backend = KernelBackend()
     with changing(lab) as (state, plan):
-        _node(plan, lab, node)
+        plan.node_named(node)
         if node in state.stopped_nodes:
             raise LabError(f"{node} is already stopped; `node_start` brings it back")
         touching = [i for i, link in enumerate(plan.links) if node in (end[0] for end in link.ends())]
-        state.stopped_nodes[node] = [i for i in touching if i not in state.links_down]
-        set_links(lab, plan, state, state.stopped_nodes[node], up=False)
+        up_now = [i for i in touching if i not in state.links_down]
+        state.stopped_nodes[node] = up_now          # first: a failure below leaves it for node_start to undo
+        set_links(lab, plan, state, up_now, up=False)
         services.stop_all(backend, lab, plan, state, [node])
-        if group := services.exec_group(lab, node):
-            backend.group_kill(group)
+        if cgroups.lab_group(lab):
+            backend.group_kill(services.group(lab, node))          # its exec scope
         others = processes.in_namespaces({netns.inode(netns_name(lab, node))})
         processes.stop(others)
     return len(others)
@@ -142,21 +150,33 @@ def start_node(lab: str, node: str) -> None:
     """The node comes back: the links that were up before it stopped go up (with their routes), and its
     services start again, each healthy before this returns."""
     with changing(lab) as (state, plan):
-        _node(plan, lab, node)
+        plan.node_named(node)
         if node not in state.stopped_nodes:
             raise LabError(f"{node} is not stopped")
-        set_links(lab, plan, state, state.stopped_nodes.pop(node), up=True)
+        links = state.stopped_nodes[node]
+        # a link to a node that is still stopped stays down, until that node starts
+        others = {i: other for i in links for other, _ in plan.links[i].ends()
+                  if other != node and other in state.stopped_nodes}
+        for i, other in others.items():
+            state.stopped_nodes[other] = sorted(set(state.stopped_nodes[other]) | {i})
+        set_links(lab, plan, state, [i for i in links if i not in others], up=True)
         services.start_all(KernelBackend(), lab, plan, state, [node])
+        del state.stopped_nodes[node]                 # last: a failure above leaves it stopped, to try again
 
 
 def kill(lab: str, node: str, process: str, sig: int = signal.SIGTERM) -> int:
     """Send `sig` to the processes named `process` (their command name) in the node. Returns how many."""
     _, plan = load(lab)
-    _node(plan, lab, node)
+    plan.node_named(node)
     pids = [p for p in processes.in_namespaces({netns.inode(netns_name(lab, node))}) if _comm(p) == process]
+    sent = 0
     for pid in pids:
-        os.kill(pid, sig)
-    return len(pids)
+        try:
+            os.kill(pid, sig)
+            sent += 1
+        except ProcessLookupError:                  # it ended meanwhile
+            pass
+    return sent
 
 
 def _comm(pid: int) -> str:
@@ -166,24 +186,20 @@ def _comm(pid: int) -> str:
         return ""
 
 
-def _service(plan: Plan, lab: str, node: str, name: str) -> list[tuple[str, ServicePlan]]:
-    _node(plan, lab, node)
-    if (found := plan.node(node).service(name)) is None:
-        running = ", ".join(s.name for s in plan.node(node).services) or "none"
-        raise LabError(f"{node} runs no service '{name}' in lab '{lab}' (its services: {running})")
-    return [(node, found)]
+def _service(plan: Plan, node: str, name: str) -> list[tuple[str, ServicePlan]]:
+    return [(node, plan.node_named(node).service_named(name))]
 
 
 def service_stop(lab: str, node: str, name: str) -> None:
     with changing(lab) as (state, plan):
-        services.stop_level(KernelBackend(), lab, _service(plan, lab, node, name), state)
+        services.stop_level(KernelBackend(), lab, _service(plan, node, name), state)
 
 
 def service_start(lab: str, node: str, name: str) -> None:
     """Start a stopped (or failed) service and wait until it is healthy."""
     backend = KernelBackend()
     with changing(lab) as (state, plan):
-        level = _service(plan, lab, node, name)
+        level = _service(plan, node, name)
         entry = state.service(node, name)
         if entry.pid and backend.running(entry.pid, services.group(lab, node, name)):
             raise LabError(f"service {name} on {node} is already running (pid {entry.pid})")
@@ -193,6 +209,6 @@ def service_start(lab: str, node: str, name: str) -> None:
 def service_restart(lab: str, node: str, name: str) -> None:
     backend = KernelBackend()
     with changing(lab) as (state, plan):
-        level = _service(plan, lab, node, name)
+        level = _service(plan, node, name)
         services.stop_level(backend, lab, level, state)
         services.start_level(backend, lab, level, state)

@@ -11,20 +11,21 @@ from labctl.kernel.probe import probe
 from labctl.paths import netns_name
 from labctl.plan import LinkPlan, Plan, Shaping
 from labctl.runtime.backend import wait_until_up
-from labctl.runtime.state import LabState, changing
+from labctl.runtime.state import LabState, SavedRoute, changing
 
 _MAIN_TABLE, _PROTO_KERNEL = 254, 2
+_DEFAULT = {AF_INET: "0.0.0.0/0", AF_INET6: "::/0"}
 
 
 def links_between(lab: str, plan: Plan, a: str, b: str) -> list[int]:
     """Indexes of the links between nodes a and b; an error if there are none."""
-    found = [i for i, link in enumerate(plan.links) if {e[0] for e in link.ends()} == {a, b}]
+    found = plan.links_between(a, b)
     if not found:
         raise LabError(f"no link between '{a}' and '{b}' in lab '{lab}'")
     return found
 
 
-def _saved_routes(ipr: netns.Socket, index: int) -> list[dict]:
+def _saved_routes(ipr: netns.Socket, index: int) -> list[SavedRoute]:
     """The routes out of interface `index` that the kernel removes when it goes down (not the connected ones,
     which come back with its addresses)."""
     saved = []
@@ -33,44 +34,51 @@ def _saved_routes(ipr: netns.Socket, index: int) -> list[dict]:
             if msg.get_attr("RTA_OIF") != index or msg["proto"] == _PROTO_KERNEL:
                 continue
             dst = msg.get_attr("RTA_DST")
-            saved.append({"family": family, "dst": f"{dst}/{msg['dst_len']}" if dst else
-                          ("0.0.0.0/0" if family == AF_INET else "::/0"),
-                          "gateway": msg.get_attr("RTA_GATEWAY"), "priority": msg.get_attr("RTA_PRIORITY"),
-                          "proto": msg["proto"], "scope": msg["scope"], "type": msg["type"]})
+            saved.append(SavedRoute(family=family, dst=f"{dst}/{msg['dst_len']}" if dst else _DEFAULT[family],
+                                    gateway=msg.get_attr("RTA_GATEWAY"), priority=msg.get_attr("RTA_PRIORITY"),
+                                    proto=msg["proto"], scope=msg["scope"], type=msg["type"]))
     return saved
 
 
-def _restore(ipr: netns.Socket, index: int, routes: list[dict]) -> None:
-    for route in routes:
-        ipr.route("replace", oif=index, **{k: v for k, v in route.items() if v is not None})
-
-
-def _plan_routes(plan: Plan, node: str, ifname: str) -> list[dict]:
+def _plan_routes(plan: Plan, node: str, ifname: str) -> list[SavedRoute]:
     """The plan's routes out of an interface, for a link that went down outside labctl's knowledge."""
-    return [{"family": AF_INET6 if ":" in r.via else AF_INET,
-             "dst": ("::/0" if ":" in r.via else "0.0.0.0/0") if r.dst == "default" else r.dst,
-             "gateway": r.via, "priority": r.metric} for r in plan.node(node).routes if r.dev == ifname]
+    found = []
+    for route in plan.node(node).routes:
+        if route.dev == ifname:
+            family = AF_INET6 if ":" in route.via else AF_INET
+            found.append(SavedRoute(family=family, dst=_DEFAULT[family] if route.dst == "default" else route.dst,
+                                    gateway=route.via, priority=route.metric))
+    return found
 
 
 def set_links(lab: str, plan: Plan, state: LabState, indexes: list[int], up: bool) -> None:
-    """Both ends of each link down or up. Going down, the routes out of each end are saved in the state;
-    coming up, they are put back once the carriers are up."""
-    ends = [(node, ifname, plan.node(node).interface(ifname).index)
-            for i in indexes for node, ifname in plan.links[i].ends()]
-    sockets = {node: netns.socket(netns_name(lab, node)) for node, _, _ in ends}
+    """Both ends of each link down or up, the state following link by link. Going down, the routes out of each
+    end are saved in the state; coming up, they are put back once the carriers are up, and only then is the
+    link no longer recorded as down (so that a failure on the way can be mended by bringing it up again)."""
+    ends = {i: [(node, ifname, plan.node(node).interface(ifname).index) for node, ifname in plan.links[i].ends()]
+            for i in indexes}
+    sockets: dict[str, netns.Socket] = {}
     try:
-        for node, ifname, index in ends:
-            key = f"{node}:{ifname}"
-            if not up and key not in state.saved_routes:
-                state.saved_routes[key] = _saved_routes(sockets[node], index)
-            sockets[node].link("set", index=index, state="up" if up else "down")
+        for node, _, _ in (end for pair in ends.values() for end in pair):
+            if node not in sockets:
+                sockets[node] = netns.socket(netns_name(lab, node))
+        for i, pair in ends.items():
+            for node, ifname, index in pair:
+                if not up and f"{node}:{ifname}" not in state.saved_routes:      # not already down
+                    state.saved_routes[f"{node}:{ifname}"] = _saved_routes(sockets[node], index)
+                sockets[node].link("set", index=index, state="up" if up else "down")
+            if not up:
+                state.links_down = sorted(set(state.links_down) | {i})
         if up:
             wait_until_up(lambda node: {m["index"]: m.get_attr("IFLA_OPERSTATE") for m in sockets[node].get_links()},
-                          {node: [i for n, _, i in ends if n == node] for node in sockets})
-            for node, ifname, index in ends:
-                routes = state.saved_routes.pop(f"{node}:{ifname}", None)
-                _restore(sockets[node], index, _plan_routes(plan, node, ifname) if routes is None else routes)
-        state.links_down = sorted(set(state.links_down) - set(indexes) if up else set(state.links_down) | set(indexes))
+                          {node: [idx for pair in ends.values() for n, _, idx in pair if n == node] for node in sockets})
+            for i, pair in ends.items():
+                for node, ifname, index in pair:
+                    routes = state.saved_routes.get(f"{node}:{ifname}")
+                    for route in _plan_routes(plan, node, ifname) if routes is None else routes:
+                        sockets[node].route("replace", oif=index, **route.model_dump(exclude_none=True))
+                    state.saved_routes.pop(f"{node}:{ifname}", None)
+                state.links_down = [d for d in state.links_down if d != i]
     finally:
         for sock in sockets.values():
             sock.close()

@@ -8,10 +8,9 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from labctl.errors import LabError
 from labctl.kernel import cgroups
@@ -115,7 +114,9 @@ def start_level(backend: Backend, lab: str, level: Level, state: LabState, progr
     give_up = threading.Event()
     with ThreadPoolExecutor(max_workers=8) as pool:
         try:
-            for _ in pool.map(lambda item: wait_healthy(backend, lab, *item, give_up), level):
+            for done in as_completed([pool.submit(wait_healthy, backend, lab, node, service, give_up)
+                                      for node, service in level]):
+                done.result()               # the first to fail fails the level, without waiting for the others
                 progress()
         except BaseException:
             give_up.set()                   # the others stop waiting: the lab is being rolled back
@@ -134,12 +135,12 @@ def start_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: li
 def stop_level(backend: Backend, lab: str, level: Level, state: LabState) -> None:
     """Ask these services to stop, give each its stop timeout, then kill whatever is left in their cgroups.
     Marked stopped in the state."""
-    asked = [(node, service) for node, service in level if _ask_to_stop(backend, lab, node, service, state)]
-    for node, service in asked:
-        deadline = time.monotonic() + service.stop_timeout_s
-        pid, cgroup = state.service(node, service.name).pid, group(lab, node, service.name)
-        while backend.running(pid, cgroup) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    asked = {(node, service.name): (state.service(node, service.name).pid, time.monotonic() + service.stop_timeout_s)
+             for node, service in level if _ask_to_stop(backend, lab, node, service, state)}
+    while asked:                             # each gets its own stop timeout, all counted from now
+        asked = {key: (pid, deadline) for key, (pid, deadline) in asked.items()
+                 if backend.running(pid, group(lab, *key)) and time.monotonic() < deadline}
+        time.sleep(0.02 if asked else 0)
     for node, service in level:
         backend.group_kill(group(lab, node, service.name))
         entry = state.service(node, service.name)
@@ -163,7 +164,7 @@ def _ask_to_stop(backend: Backend, lab: str, node: str, service: ServicePlan, st
 class ServiceStatus:
     node: str
     name: str
-    state: str                   # running, stopped, failed
+    state: str                   # not started, running, stopped, failed
     pid: int | None
     exit_status: int | None
     since: float | None          # when it was started
@@ -185,6 +186,8 @@ def status(backend: Backend, lab: str, plan: Plan, state: LabState) -> list[Serv
             code = exit_status(lab, node.name, service.name)
             if entry.pid and backend.running(entry.pid, group(lab, node.name, service.name)):
                 what = "running"
+            elif entry.started is None:
+                what = "not started"
             else:
                 what = "stopped" if entry.stopped else "failed"
             found.append(ServiceStatus(node.name, service.name, what, entry.pid if what == "running" else None,
@@ -192,51 +195,11 @@ def status(backend: Backend, lab: str, plan: Plan, state: LabState) -> list[Serv
     return found
 
 
-def exec_group(lab: str, node: str) -> Path | None:
-    """Where `labctl exec` and scenario commands run on a node, so that `down` ends them too; None without
-    cgroup v2 (then `down` still finds them in the lab's namespaces)."""
-    if cgroups.lab_group(lab) is None or not cgroups.lab_group(lab).is_dir():
-        return None
-    path = group(lab, node)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def join_exec_group(lab: str, node: str) -> None:
-    """Move this process into the node's exec group (before it execs a command there)."""
-    if path := exec_group(lab, node):
+def join_exec_scope(lab: str, node: str) -> None:
+    """Move this process into the node's exec scope (before it execs a command there: `labctl exec`, `shell`),
+    so that `down` ends the command and what it starts. Without the lab's cgroup (no cgroup v2), nothing: `down`
+    still finds such processes in the lab's namespaces."""
+    if (base := cgroups.lab_group(lab)) and base.is_dir():
+        path = group(lab, node)
+        path.mkdir(parents=True, exist_ok=True)
         cgroups.join(path, os.getpid())
-
-
-def logs(lab: str, plan: Plan, node: str, name: str | None = None) -> dict[str, Path]:
-    """The log of one service of `node`, or of all its services, by service name."""
-    if node not in plan.nodes:
-        raise LabError(f"lab '{lab}' has no node '{node}'; nodes: {', '.join(plan.nodes)}")
-    names = [s.name for s in plan.node(node).services]
-    if name is not None and name not in names:
-        raise LabError(f"{node} runs no service '{name}' (its services: {', '.join(names) or 'none'})")
-    if not names:
-        raise LabError(f"{node} runs no services in lab '{lab}', so it has no logs")
-    return {n: log_path(lab, node, n) for n in ([name] if name else names)}
-
-
-def tail(files: dict[str, Path], lines: int, follow: bool, poll: float = 0.2) -> Iterator[tuple[str, str]]:
-    """The last `lines` lines of each file, as (name, line); with `follow`, then every line added, until
-    interrupted (like `tail -f`)."""
-    offsets = {}
-    for name, path in files.items():
-        text = path.read_text(errors="replace") if path.exists() else ""
-        for line in text.splitlines()[-lines:] if lines else []:
-            yield name, line
-        offsets[name] = len(text.encode())
-    while follow:
-        for name, path in files.items():
-            if path.exists() and path.stat().st_size > offsets[name]:
-                with path.open("rb") as f:
-                    f.seek(offsets[name])
-                    chunk = f.read()
-                complete = chunk[:chunk.rfind(b"\n") + 1]
-                offsets[name] += len(complete)
-                for line in complete.decode(errors="replace").splitlines():
-                    yield name, line
-        time.sleep(poll)

@@ -27,6 +27,18 @@ from labctl.paths import lab_dir
 from labctl.plan import Plan, Shaping
 
 
+class SavedRoute(BaseModel):
+    """A route the kernel dropped with its interface, as pyroute2 puts it back (`ipr.route("replace", ...)`)."""
+
+    family: int
+    dst: str                         # "10.0.1.0/24", "0.0.0.0/0"
+    gateway: str | None = None
+    priority: int | None = None
+    proto: int | None = None
+    scope: int | None = None
+    type: int | None = None
+
+
 class ServiceState(BaseModel):
     pid: int | None = None           # the service's main process, while it runs
     started: float | None = None     # epoch seconds
@@ -38,7 +50,7 @@ class LabState(BaseModel):
     status: str = "building"                        # building -> running
     created: float = 0.0
     links_down: list[int] = []                      # indexes into plan.links
-    saved_routes: dict[str, list[dict]] = {}        # "node:interface" -> routes the kernel dropped with it
+    saved_routes: dict[str, list[SavedRoute]] = {}  # "node:interface" -> routes the kernel dropped with it
     impairments: dict[int, Shaping] = {}            # link index -> shaping that replaced the plan's
     stopped_nodes: dict[str, list[int]] = {}        # node -> the links that were up when it stopped
     services: dict[str, ServiceState] = {}          # "node/service"
@@ -71,8 +83,9 @@ class Journal:
         """Written before the folder is made; again with `taken` if someone else had made it after all."""
         self.file.write(f"{'etc-taken' if taken else 'etc'} {folder}\n")
 
-    def cgroup(self, path: Path) -> None:
-        self.file.write(f"cgroup {path}\n")
+    def cgroup(self, path: Path, taken: bool = False) -> None:
+        """Written before the group is made; again with `taken` if someone else had made it after all."""
+        self.file.write(f"{'cgroup-taken' if taken else 'cgroup'} {path}\n")
 
     def close(self) -> None:
         self.file.close()
@@ -96,6 +109,8 @@ def created(lab: str) -> Created:
             found.etc.remove(Path(rest))
         elif kind == "cgroup" and rest.startswith("/"):
             found.cgroups.append(Path(rest))
+        elif kind == "cgroup-taken" and Path(rest) in found.cgroups:
+            found.cgroups.remove(Path(rest))
     return found
 
 

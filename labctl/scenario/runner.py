@@ -119,7 +119,11 @@ def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool
                 result.traffic = traffic.stop_all(ctx)
         finally:
             if not lab_name and not keep:
-                lab.down(plan.name)
+                try:
+                    lab.down(plan.name)
+                except LabctlError as exc:          # the run's results stand; the lab is what is left to mend
+                    result.error = result.error or (f"the lab could not be taken down: {exc} (`labctl clean` "
+                                                    "tries again)")
             result.duration = time.time() - result.started_at
     except KeyboardInterrupt:
         result.error = INTERRUPTED

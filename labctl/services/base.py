@@ -47,6 +47,10 @@ class Service:
             service=self, params=self.params, node=self.node, plan=self.plan, **context)
 
     def file(self, path: str | Path, content: str) -> FilePlan:
+        """A file the node sees at `path`: under /etc (the node's own) or in the service's folder, nowhere else,
+        so that labctl knows what to remove."""
+        if not (str(path).startswith("/etc/") or Path(path).is_relative_to(self.dir)):
+            raise ValueError(f"service {self.name}: {path} is neither under /etc nor in {self.dir}")
         return FilePlan(path=str(path), content=content)
 
     def plan_of(self, **fields: Any) -> ServicePlan:

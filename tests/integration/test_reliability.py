@@ -36,6 +36,17 @@ def test_a_name_taken_by_someone_else_is_refused_and_left_alone():
         subprocess.run(["ip", "netns", "del", "t-clash.h2"], check=True)
 
 
+def labs_up() -> list[str]:
+    return list(json.loads(labctl("status", "--json", check=True).stdout))
+
+
+@pytest.fixture
+def clean_is_ours():
+    """`labctl clean` removes every lab on record: only run it when no one else's lab is up."""
+    if labs_up():
+        pytest.skip(f"labs {labs_up()} are up: `labctl clean` would remove them")
+
+
 def _big_topology(path: Path, hosts: int) -> Path:
     lines = ["name: t-big", "nodes:", "  s1: switch"] + [f"  h{i}: {{services: [web]}}" if i < 3 else f"  h{i}: host"
                                                          for i in range(hosts)]
@@ -45,7 +56,7 @@ def _big_topology(path: Path, hosts: int) -> Path:
 
 
 @pytest.mark.parametrize("when", ["namespaces", "later"])
-def test_clean_after_a_crash_at_any_moment(tmp_path, when):
+def test_clean_after_a_crash_at_any_moment(tmp_path, when, clean_is_ours):
     """`labctl up` killed with SIGKILL at random moments of its bring-up (services included): `labctl clean`
     removes everything it had made; the leak check after the test finds nothing."""
     topology = _big_topology(tmp_path / "big.yml", 200)
@@ -62,7 +73,7 @@ def test_clean_after_a_crash_at_any_moment(tmp_path, when):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_clean_when_the_state_is_damaged(damage):
+def test_clean_when_the_state_is_damaged(damage, clean_is_ours):
     labctl("up", DEMO, "--name", "t-damaged", "-q", check=True)
     for name in ("state.json", "plan.json"):
         path = STATE_DIR / "t-damaged" / name
@@ -139,3 +150,29 @@ def test_kernel_refusals_are_messages(tmp_path):
         assert run.returncode == 1 and "No such device" in run.stdout and "Traceback" not in run.stdout + run.stderr
     finally:
         labctl("down", "t-refuse", check=True)
+
+
+def test_down_from_inside_the_lab_is_refused():
+    labctl("up", DEMO, "--name", "t-inside", "-q", check=True)
+    try:
+        shell = labctl("shell", "t-inside", "h1", input="labctl down t-inside; echo exit=$?\n")
+        assert "exit=2" in shell.stdout and "runs inside lab 't-inside' (on h1)" in shell.stdout + shell.stderr
+        assert "t-inside" in labs_up()
+    finally:
+        labctl("down", "t-inside", check=True)
+
+
+def test_a_link_between_two_stopped_nodes_stays_down_until_both_start():
+    labctl("up", DEMO, "--name", "t-two", "-q", check=True)
+    try:
+        lab.stop_node("t-two", "r1")
+        lab.stop_node("t-two", "r2")
+        lab.start_node("t-two", "r1")
+        links = {(l["a"].split(":")[0], l["b"].split(":")[0]): l["down"]
+                 for l in json.loads(labctl("status", "t-two", "--json", check=True).stdout)["t-two"]["links"]}
+        assert links[("r1", "r2")] and not links[("r1", "s1")]
+        assert _ping("t-two", "h1", "r1") and not _ping("t-two", "h1", "h4")
+        lab.start_node("t-two", "r2")
+        assert _ping("t-two", "h1", "h4")
+    finally:
+        labctl("down", "t-two", check=True)

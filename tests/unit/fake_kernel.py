@@ -117,8 +117,10 @@ class FakeKernel:
 
     # --- cgroups and processes ---
 
-    def group_create(self, path: Path) -> None:
+    def group_create(self, path: Path, exclusive: bool = False) -> None:
         self._call("group_create")
+        if exclusive and path in self.groups:
+            raise LabError(f"cgroup {path} already exists")
         self.groups.add(path)
 
     def _in(self, path: Path) -> list[int]:

@@ -160,3 +160,34 @@ def test_a_service_that_fails_during_a_run_is_recorded_once(fake, monkeypatch, t
     [event] = result.events
     assert event.what == "service web on h4 failed (exit 1)" and "bind() failed" in event.evidence
     assert result.passed                        # recorded, not a failed check
+
+
+def test_a_lab_that_cannot_be_taken_down_keeps_the_results(monkeypatch, tmp_path):
+    from labctl.errors import LabError
+    from labctl.scenario.load import load_scenario
+    path = tmp_path / "s.yml"
+    path.write_text(f"name: s\ntopology: {REPO / 'topologies' / 'demo.yml'}\nsteps:\n  - wait: 0s\n")
+    monkeypatch.setattr("labctl.runtime.lab.up", lambda plan, *_: None)
+    monkeypatch.setattr("labctl.runtime.lab.down", lambda name: (_ for _ in ()).throw(LabError("cgroup busy")))
+    monkeypatch.setattr(Context, "failed_services", lambda self: [])
+    result = runner.run_scenario(load_scenario(path))
+    assert [s.status for s in result.steps] == ["done"]
+    assert result.error.startswith("the lab could not be taken down: cgroup busy") and not result.passed
+
+
+def test_each_failed_service_is_noticed_once(monkeypatch):
+    from labctl.runtime import services
+    from labctl.runtime.services import ServiceStatus
+    from labctl.runtime.state import LabState
+    from labctl.scenario import context
+    ctx = Context("demo", compile_plan(*load_topology(REPO / "topologies" / "demo.yml")))
+    statuses = [[ServiceStatus("h4", "web", "running", 10, None, 1.0)],
+                [ServiceStatus("h4", "web", "failed", None, 137, 1.0)],
+                [ServiceStatus("h4", "web", "failed", None, 137, 1.0)],          # still the same failure
+                [ServiceStatus("h4", "web", "failed", None, 1, 2.0)]]            # restarted, failed again
+    monkeypatch.setattr(context, "load", lambda lab: (LabState(name=lab), ctx.plan))
+    monkeypatch.setattr(services, "status", lambda *args: statuses.pop(0))
+    monkeypatch.setattr(services, "log_tail", lambda *args: "the log")
+    seen = [ctx.failed_services() for _ in range(4)]
+    assert seen == [[], [("service web on h4 failed (killed by signal 9)", "the log")], [],
+                    [("service web on h4 failed (exit 1)", "the log")]]

@@ -2,6 +2,7 @@
 service is not a failure in the report; `service_start` returns once the service is healthy again."""
 from __future__ import annotations
 
+from labctl.errors import LabError
 from labctl.plan import Plan
 from labctl.runtime import lab
 from labctl.scenario.context import Context
@@ -16,10 +17,11 @@ class _ServiceFault(NodeFault):
         return self.name or f"{self.fault} {self.service} on {self.node}"
 
     def problems(self, plan: Plan) -> list[tuple[tuple, str]]:
-        if plan.node(self.node).service(self.service):
-            return []
-        running = ", ".join(s.name for s in plan.node(self.node).services) or "none"
-        return [(("service",), f"{self.node} runs no service '{self.service}' (its services: {running})")]
+        try:
+            plan.node(self.node).service_named(self.service)
+        except LabError as exc:
+            return [(("service",), str(exc))]
+        return []
 
 
 @FAULTS.register("service_stop")
