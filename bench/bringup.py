@@ -16,17 +16,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rich.console import Console
-from rich.table import Table
-
 import floor
 import mininet_build
 import observe
+from rich.console import Console
+from rich.table import Table
+
 from labctl.kernel import netns
-from labctl.runtime import lab
 from labctl.paths import STATE_DIR, netns_name
-from labctl.topology import compile_plan
 from labctl.plan import Plan
+from labctl.runtime import lab
+from labctl.topology import compile_plan
 from labctl.topology.schema import Topology
 
 LAB = "bench"                   # labctl's namespaces: bench.<node>

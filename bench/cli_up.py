@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import observe
 import yaml
+from bringup import RESULTS, campus, shape
 from rich.console import Console
 
-import observe
-from bringup import RESULTS, campus, shape
 from labctl.paths import NETNS_DIR, STATE_DIR, netns_name
 
 LAB = "benchcli"

@@ -12,9 +12,21 @@ from typing import Callable, Iterator
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELQDISC, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
-                                   RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE,
-                                   RTM_NEWTCLASS, RTM_SETLINK)
+from pyroute2.netlink.rtnl import (
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_DELQDISC,
+    RTM_DELROUTE,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETROUTE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWQDISC,
+    RTM_NEWROUTE,
+    RTM_NEWTCLASS,
+    RTM_SETLINK,
+)
 
 from labctl.errors import LabError
 from labctl.kernel.netlink import RequestFailed

@@ -13,11 +13,11 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from labctl import paths
 from labctl.errors import LabError
 from labctl.impair import tc
 from labctl.kernel import cgroups
 from labctl.kernel.probe import probe
-from labctl import paths
 from labctl.paths import netns_name, node_file
 from labctl.plan import Plan
 from labctl.runtime import services

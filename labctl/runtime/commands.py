@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from labctl.kernel import processes
 from labctl.paths import netns_name
-from labctl.runtime.state import load
 from labctl.plan import Plan
+from labctl.runtime.state import load
 
 
 def node_argv(lab: str, node: str, argv: list[str], plan: Plan | None = None) -> list[str]:

@@ -16,10 +16,10 @@ from mininet.node import Node
 
 from labctl.errors import LabError
 from labctl.kernel import netns
-from labctl.runtime.lab import require_root, set_link
 from labctl.paths import netns_name
-from labctl.runtime.state import load
 from labctl.plan import Plan
+from labctl.runtime.lab import require_root, set_link
+from labctl.runtime.state import load
 
 # importing mininet.log made MininetLogger (own stderr handler, level 25) the class of every logger created later
 logging.setLoggerClass(logging.Logger)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import time
@@ -21,8 +20,8 @@ from typing import Iterator
 
 from pydantic import BaseModel, ValidationError
 
-from labctl.errors import LabError
 from labctl import paths
+from labctl.errors import LabError
 from labctl.paths import lab_dir
 from labctl.plan import Plan, Shaping
 

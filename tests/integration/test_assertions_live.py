@@ -9,8 +9,8 @@ import pytest
 from labctl.runtime import lab
 from labctl.runtime.state import load
 from labctl.scenario import traffic
-from labctl.scenario.context import Context
 from labctl.scenario.assertions import ASSERTIONS
+from labctl.scenario.context import Context
 from labctl.scenario.steps.traffic import TrafficStep
 from tests.integration.conftest import REPO, labctl
 

@@ -16,9 +16,9 @@ from mininet.log import lg
 import labctl
 from labctl.errors import LabError
 from labctl.kernel import netns, processes
+from labctl.paths import netns_name
 from labctl.runtime import lab
 from labctl.runtime.mininet_net import LabNet
-from labctl.paths import netns_name
 from labctl.topology import Plan, compile_plan, load_topology
 from labctl.topology.mininet_topo import topology_from_mininet
 from tests.integration.conftest import REPO

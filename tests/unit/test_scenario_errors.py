@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import InputError
-from labctl.scenario.load import load_scenario
 from labctl.scenario.assertions import ASSERTIONS
 from labctl.scenario.faults import FAULTS
 from labctl.scenario.flows import FLOWS
+from labctl.scenario.load import load_scenario
 from labctl.scenario.steps import STEP_KINDS
 
 REPO = Path(__file__).resolve().parents[2]

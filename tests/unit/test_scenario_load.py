@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl.scenario.suite import scenario_files
 from labctl.scenario.assertions.command import Command
 from labctl.scenario.assertions.outage import Outage
 from labctl.scenario.assertions.path import Path as PathAssertion
@@ -24,6 +23,7 @@ from labctl.scenario.steps.config import ConfigStep
 from labctl.scenario.steps.exec import ExecStep
 from labctl.scenario.steps.traffic import TrafficStep
 from labctl.scenario.steps.wait import WaitStep
+from labctl.scenario.suite import scenario_files
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "topologies" / "demo.yml"

@@ -69,7 +69,7 @@ def _environment() -> Environment:
 
 
 def render_html(results: list[ScenarioResult]) -> str:
-    from labctl.scenario.report.plots import scenario_plots     # matplotlib is slow to import: only here
+    from labctl.scenario.report.plots import scenario_plots  # matplotlib is slow to import: only here
 
     views = [_ScenarioView(r, f"scenario-{n}", check_counts(r), error_count(r), is_graded(r), r.score,
                            _started(r.started_at), inline_svg(r.topology_svg), scenario_plots(r))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from labctl.scenario.model import StepResult
 from labctl.registry import Registry
+from labctl.scenario.model import StepResult
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
