@@ -139,10 +139,11 @@ def _print_status(found) -> None:
                           " ".join(intf.addresses), f"{intf.rx_packets}/{intf.tx_packets}")
     out.print(table)
     links = Table(title="links", title_justify="left")
-    for column in ("link", "state", "shaping"):
+    for column in ("link", "state", "conditions", "shaped by"):
         links.add_column(column)
     for link in found.links:
-        links.add_row(f"{link.a} - {link.b}", coloured("down" if link.down else "up", not link.down), link.shaping)
+        links.add_row(f"{link.a} - {link.b}", coloured("down" if link.down else "up", not link.down), link.shaping,
+                      "\n".join(link.shaped_by))
     out.print(links)
     if found.services:
         table = Table(title="services", title_justify="left")
@@ -209,6 +210,70 @@ def cmd_cli(args: argparse.Namespace) -> int:
         CLI(net)
     finally:
         net.stop()
+    return 0
+
+
+def cmd_traffic(args: argparse.Namespace) -> int:
+    """One flow of a scenario's kinds, in the foreground: its samples as they come, its summary at the end."""
+    from pydantic import ValidationError
+
+    from labctl.scenario import traffic
+    from labctl.scenario.context import Context
+    from labctl.scenario.steps.traffic import TrafficStep
+    from labctl.runtime.state import load
+    keys = {"traffic": "start", "id": "cli", "type": args.type, "from": args.src, "to": args.dst}
+    keys |= {k: v for k, v in (("interval", args.interval), ("duration", args.duration), ("protocol", args.protocol),
+                               ("bandwidth", args.bandwidth), ("parallel", args.parallel),
+                               ("congestion", args.congestion), ("port", args.port)) if v is not None}
+    try:
+        step = TrafficStep.model_validate(keys)
+    except ValidationError as exc:
+        raise InputError([f"--{e['loc'][-1]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]) from None
+    ctx = Context(args.lab, load(args.lab)[1])
+    out.print(traffic.start(ctx, step), highlight=False)
+    flow, shown = ctx.flows["cli"], {}
+    try:
+        while flow.running():
+            time.sleep(0.5)
+            for key, points in flow.series().items():
+                for t, value in points[shown.get(key, 0):]:
+                    out.print(f"{t:7.2f} s  {key}: {value:.4g}", highlight=False)
+                shown[key] = len(points)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        record = traffic.stop_all(ctx)[0]
+    out.print(f"{flow.describe()}: {flow.summary()}", highlight=False)
+    if args.json:
+        Path(args.json).write_text(json.dumps(asdict(record), indent=1))
+    return 0
+
+
+_IMPAIR_KEYS = ("rate", "delay", "jitter", "loss", "queue", "aqm")
+
+
+def cmd_impair(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from labctl.runtime import lab
+    from labctl.topology.shaping import LinkShaping
+    given = {key: getattr(args, key) for key in _IMPAIR_KEYS if getattr(args, key) is not None}
+    if not given and not args.clear:
+        raise InputError(["labctl impair: give the new conditions (--rate, --delay, --jitter, --loss, --queue, --aqm), "
+                          "or --clear"])
+    if given and args.clear:
+        raise InputError(["labctl impair: --clear removes every condition; give it alone"])
+    try:
+        conditions = LinkShaping.model_validate({"from": {args.sender: given}} if args.sender else given)
+    except ValidationError as exc:
+        raise InputError([f"--{'.'.join(map(str, e['loc'][-1:]))}: {e['msg'].removeprefix('Value error, ')} "
+                          f"(got {e['input']!r})" for e in exc.errors()]) from None
+    lab.require_root("labctl impair")
+    count = lab.impair(args.lab, args.a, args.b, conditions)
+    shown = lab.status(args.lab).links
+    for link in [l for l in shown if {l.a.split(":")[0], l.b.split(":")[0]} == {args.a, args.b}][:count]:
+        out.print(f"{link.a} - {link.b}: {link.shaping}" + "".join(f"\n  {by}" for by in link.shaped_by),
+                  highlight=False)
     return 0
 
 
@@ -395,6 +460,35 @@ def parser() -> argparse.ArgumentParser:
     cli = sub.add_parser("cli", help="Mininet's CLI on a running lab")
     cli.add_argument("lab")
     cli.set_defaults(func=cmd_cli)
+
+    tr = sub.add_parser("traffic", help="a flow between two nodes, in the foreground: ping, iperf3 or http")
+    tr.add_argument("lab")
+    tr.add_argument("type", metavar="TYPE", help="ping, iperf3 or http")
+    tr.add_argument("src", metavar="FROM")
+    tr.add_argument("dst", metavar="TO")
+    tr.add_argument("--for", dest="duration", help="stop after this long, e.g. 10s (else at Ctrl-C)")
+    tr.add_argument("--interval", help="ping, http: between probes, e.g. 50ms")
+    tr.add_argument("--protocol", choices=("tcp", "udp"), help="iperf3")
+    tr.add_argument("--bandwidth", help="iperf3 -b, e.g. 20mbit")
+    tr.add_argument("--parallel", type=int, help="iperf3 -P: streams")
+    tr.add_argument("--congestion", help="iperf3 -C: cubic, reno, bbr")
+    tr.add_argument("--port", type=int)
+    tr.add_argument("--json", metavar="FILE", help="write the flow's record (its series) as JSON")
+    tr.set_defaults(func=cmd_traffic)
+
+    imp = sub.add_parser("impair", help="new conditions for a running lab's link: rate, delay, loss, queue, AQM")
+    imp.add_argument("lab")
+    imp.add_argument("a", metavar="NODE")
+    imp.add_argument("b", metavar="NODE", help="the link's two ends (every link between them)")
+    imp.add_argument("--rate", help="e.g. 10mbit")
+    imp.add_argument("--delay", help="one way, e.g. 20ms")
+    imp.add_argument("--jitter", help="e.g. 2ms (with a delay)")
+    imp.add_argument("--loss", help="random loss, e.g. 1%%")
+    imp.add_argument("--queue", help="packets (100) or bytes (64kb)")
+    imp.add_argument("--aqm", help="none, codel, fq_codel or red")
+    imp.add_argument("--from", dest="sender", metavar="NODE", help="only what this end sends (else both directions)")
+    imp.add_argument("--clear", action="store_true", help="no conditions at all")
+    imp.set_defaults(func=cmd_impair)
 
     graph = sub.add_parser("graph", help="draw a topology file or running lab")
     graph.add_argument("target", metavar="FILE|LAB")

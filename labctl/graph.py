@@ -30,7 +30,7 @@ def draw(plan: Plan, down: set[int] = frozenset()) -> graphviz.Graph:
         label = "\n".join([node.name] + [a for a in node.loopback])
         graph.node(node.name, label, **_STYLE[node.kind])
     for i, link in enumerate(plan.links):
-        label = link.shaping.describe() if link.shaping.is_shaped() else ""
+        label = link.describe() if link.is_shaped() else ""
         style = {"style": "dashed", "color": "red", "fontcolor": "red"} if i in down else {}
         graph.edge(link.a.split(":")[0], link.b.split(":")[0], label=label + (" (down)" if i in down else ""),
                    taillabel=_end_label(plan, link.a), headlabel=_end_label(plan, link.b), **style)

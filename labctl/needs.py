@@ -9,7 +9,8 @@ from labctl.services import SERVICES
 
 CORE = {
     "ip": "iproute2", "tc": "iproute2", "ping": "iputils-ping", "traceroute": "traceroute", "iperf3": "iperf3",
-    "tcpdump": "tcpdump", "nft": "nftables", "curl": "curl", "dot": "graphviz", "mnexec": "mininet",
+    "tcpdump": "tcpdump", "nft": "nftables", "iptables": "iptables", "ip6tables": "iptables", "curl": "curl",
+    "dot": "graphviz", "mnexec": "mininet",
 }
 BENCH = {"brctl": "bridge-utils"}           # Mininet's Linux bridges, in the benchmark's Mininet build
 

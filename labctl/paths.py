@@ -20,9 +20,10 @@ def lab_dir(lab: str) -> Path:
     return STATE_DIR / lab
 
 
-def service_dir(lab: str, node: str, service: str) -> Path:
-    """A service's own folder: its generated files, log, pid and exit status."""
-    return lab_dir(lab) / "nodes" / node / service
+def service_dir(lab: str, node: str | None, service: str) -> Path:
+    """A service's own folder: its generated files, log, pid and exit status. A service of the lab itself (the
+    link emulator: node None) runs in the root namespace and has its folder in the lab's."""
+    return lab_dir(lab) / "nodes" / node / service if node else lab_dir(lab) / service
 
 
 def node_file(lab: str, node: str, path: str) -> Path:

@@ -85,21 +85,45 @@ class NodePlan(BaseModel):
         return [a.split("/")[0] for a in found]
 
 
+class BurstLoss(BaseModel):
+    """Gilbert-Elliott loss: a good and a bad state. Each packet, the good state turns bad with probability p and
+    the bad state good with probability r; a packet is lost with the loss probability of the state it meets."""
+
+    p_pct: float
+    r_pct: float
+    bad_loss_pct: float = 100.0
+    good_loss_pct: float = 0.0
+
+    def describe(self) -> str:
+        return (f"bursty loss (p {self.p_pct:g}%, r {self.r_pct:g}%"
+                + (f", {self.bad_loss_pct:g}% in bursts" if self.bad_loss_pct != 100 else "")
+                + (f", {self.good_loss_pct:g}% between" if self.good_loss_pct else "") + ")")
+
+
+Aqm = Literal["none", "codel", "fq_codel", "red"]
+
+
 class Shaping(BaseModel):
-    """A link's shaping in canonical units (what the topology's `rate: 10mbit` etc. compile to)."""
+    """One direction of a link, in canonical units: what its sender's packets meet on the way to the other end.
+    Packets are lost (loss or burst_loss), wait in a queue of queue_packets or queue_bytes managed by `aqm`, leave
+    it at rate_bps, and arrive delay_ms (± jitter_ms) later."""
 
     rate_bps: int | None = None
     delay_ms: float | None = None
     jitter_ms: float | None = None
     loss_pct: float | None = None
+    burst_loss: BurstLoss | None = None
     queue_packets: int | None = None
-    mtu: int | None = None
+    queue_bytes: int | None = None
+    aqm: Aqm | None = None                    # None and "none": tail drop
+    aqm_target_ms: float | None = None        # CoDel's target and interval (default 5 ms and 100 ms)
+    aqm_interval_ms: float | None = None
 
     def is_shaped(self) -> bool:
-        return any(v is not None for k, v in self if k != "mtu")
+        return any(v is not None for _, v in self)
 
     def describe(self) -> str:
-        """'10 Mbit/s, 5 ms ± 1 ms, 1% loss, queue 50', or 'no shaping'."""
+        """'10 Mbit/s, 5 ms ± 1 ms, 1% loss, queue 50, fq_codel', or 'no shaping'."""
         parts = []
         if self.rate_bps:
             parts.append(format_rate(self.rate_bps))
@@ -108,21 +132,42 @@ class Shaping(BaseModel):
                          + (f" ± {format_duration(self.jitter_ms / 1000)}" if self.jitter_ms else ""))
         if self.loss_pct:
             parts.append(f"{self.loss_pct:g}% loss")
+        if self.burst_loss:
+            parts.append(self.burst_loss.describe())
         if self.queue_packets:
             parts.append(f"queue {self.queue_packets}")
+        if self.queue_bytes:
+            parts.append(f"queue {self.queue_bytes} bytes")
+        if self.aqm and self.aqm != "none":
+            parts.append(self.aqm)
         return ", ".join(parts) or "no shaping"
 
 
 class LinkPlan(BaseModel):
     a: str                       # "node:interface"
     b: str
-    shaping: Shaping = Shaping()
+    forward: Shaping = Shaping()     # what a sends to b
+    reverse: Shaping = Shaping()     # what b sends to a
 
     def ends(self) -> list[tuple[str, str]]:
         return [tuple(end.split(":")) for end in (self.a, self.b)]
 
     def label(self) -> str:
         return f"{self.a.split(':')[0]}-{self.b.split(':')[0]}"
+
+    def directions(self) -> list[tuple[tuple[str, str], tuple[str, str], Shaping]]:
+        """(sender end, receiver end, shaping) for a -> b, then b -> a."""
+        a, b = self.ends()
+        return [(a, b, self.forward), (b, a, self.reverse)]
+
+    def is_shaped(self) -> bool:
+        return self.forward.is_shaped() or self.reverse.is_shaped()
+
+    def describe(self) -> str:
+        """'10 Mbit/s, 20 ms' if both directions are alike, else 'r1 -> r2: ...; r2 -> r1: ...'."""
+        if self.forward == self.reverse:
+            return self.forward.describe()
+        return "; ".join(f"{s[0]} -> {r[0]}: {shaping.describe()}" for s, r, shaping in self.directions())
 
 
 class SubnetPlan(BaseModel):
@@ -139,6 +184,7 @@ class Plan(BaseModel):
     links: list[LinkPlan]
     subnets: list[SubnetPlan]
     files: list[FilePlan] = []   # every node gets these (/etc/hosts, /etc/resolv.conf)
+    impair_backend: Literal["auto", "kernel", "emulator"] = "auto"
 
     def node(self, name: str) -> NodePlan:
         return self.nodes[name]

@@ -38,6 +38,14 @@ def parse_rate(value: Any) -> int:
     return round(_quantity(value, RATE_UNITS, "a rate", "10mbit"))
 
 
+SIZE_UNITS = {"b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20}
+
+
+def parse_size(value: Any) -> int:
+    """'64kb', '1500b', '1mib' -> bytes."""
+    return round(_quantity(value, SIZE_UNITS, "a size", "64kb"))
+
+
 def parse_percent(value: Any) -> float:
     """1.5, '1.5%' -> 1.5 (percent, 0..100)."""
     if isinstance(value, bool):
@@ -69,3 +77,4 @@ def format_rate(bps: float) -> str:
 Duration = Annotated[float, BeforeValidator(parse_duration)]    # seconds
 Rate = Annotated[int, BeforeValidator(parse_rate)]              # bits per second
 Percent = Annotated[float, BeforeValidator(parse_percent)]
+Size = Annotated[int, BeforeValidator(parse_size)]                # bytes

@@ -1,69 +1,107 @@
-"""Shaping one interface's egress. tbf for rate and queue, netem for delay, jitter and loss where the kernel
-has it; without netem, loss falls back to an nftables egress rule and delay cannot be emulated (yet)."""
+"""The kernel back end: one direction of a link shaped on its sender's interface egress with `tc`, as iproute2's
+own tool writes it (pyroute2 lacks netem's Gilbert-Elliott model): tbf for rate and queue, netem for delay,
+jitter and loss, and the kernel's AQM qdiscs (codel, fq_codel, red) under the tbf. Where the kernel lacks netem,
+random loss can still be an nftables egress rule."""
 from __future__ import annotations
 
 import subprocess
 
-from pyroute2 import IPRoute
-
 from labctl.errors import LabError
-from labctl.kernel.netlink import RequestFailed
 from labctl.kernel.probe import Capabilities
 from labctl.plan import Shaping
 
-ROOT = 0x10000          # handle 1:
-NETEM_UNDER_TBF = 0x20000
 _MTU = 1514
+DEFAULT_QUEUE = 1000            # packets: a veth's txqueuelen, netem's default limit
 
 
-def unsupported(params: Shaping, caps: Capabilities) -> list[str]:
-    """What in `params` this kernel cannot do, as readable phrases (empty when all is possible)."""
+def _needs_netem(shaping: Shaping) -> bool:
+    return bool(shaping.delay_ms or shaping.jitter_ms or shaping.burst_loss)
+
+
+def unsupported(shaping: Shaping, caps: Capabilities) -> list[str]:
+    """What in `shaping` this kernel's qdiscs cannot do, as readable phrases (empty when all is possible)."""
     missing = []
-    if not caps.qdiscs.get("netem"):
-        if params.delay_ms or params.jitter_ms:
-            missing.append("delay/jitter need the netem qdisc (sch_netem), which this kernel lacks")
-        if params.loss_pct and not caps.nft_egress:
-            missing.append("loss needs netem or nftables' netdev egress hook; this kernel has neither")
-    if (params.rate_bps or params.queue_packets) and not caps.qdiscs.get("tbf"):
-        missing.append("rate/queue need the tbf qdisc")
+    netem = caps.qdiscs.get("netem")
+    if _needs_netem(shaping) and not netem:
+        missing.append("delay, jitter and bursty loss need the netem qdisc (sch_netem)")
+    if shaping.loss_pct and not netem and not caps.nft_egress:
+        missing.append("loss needs netem or nftables' netdev egress hook")
+    if (shaping.rate_bps or shaping.queue_packets or shaping.queue_bytes) and not caps.qdiscs.get("tbf"):
+        missing.append("rate and queue need the tbf qdisc")
+    aqm = shaping.aqm if shaping.aqm != "none" else None
+    if aqm and not caps.qdiscs.get(aqm):
+        missing.append(f"aqm {aqm} needs the {aqm} qdisc")
+    if aqm and _needs_netem(shaping):
+        missing.append(f"the kernel's {aqm} cannot sit behind netem's delay line here (tbf holds one child)")
+    if aqm == "red" and not shaping.rate_bps:
+        missing.append("red needs the link's rate (its bandwidth parameter)")
+    if aqm == "red" and (shaping.aqm_target_ms or shaping.aqm_interval_ms):
+        missing.append("target and interval are CoDel's, not red's")
     return missing
 
 
-def _tbf(params: Shaping) -> dict:
-    rate = params.rate_bps or 10**10           # a queue alone: shape at 10 Gbit/s, i.e. only bound the queue
-    burst = max(rate // 8 // 250, 2 * _MTU)  # 4 ms worth of bytes
-    limit = (params.queue_packets or max(100, rate // 8 // 20 // _MTU)) * _MTU   # queue given in packets, else ~50 ms
-    return {"rate": f"{rate}bit", "burst": burst, "limit": limit}
+def _queue_bytes(shaping: Shaping) -> int:
+    return shaping.queue_bytes or (shaping.queue_packets or DEFAULT_QUEUE) * _MTU
+
+
+def commands(ifname: str, shaping: Shaping) -> list[list[str]]:
+    """The `tc` commands (after a `tc qdisc del dev IF root`) that shape `ifname`'s egress; none for no shaping."""
+    dev = ["tc", "qdisc", "add", "dev", ifname]
+    found, parent = [], ["root", "handle", "1:"]
+    if shaping.rate_bps or shaping.queue_packets or shaping.queue_bytes:
+        rate = shaping.rate_bps or 10**10       # a queue alone: shape at 10 Gbit/s, i.e. only bound the queue
+        burst = max(rate // 8 // 250, 2 * _MTU)  # 4 ms worth of bytes
+        found.append(dev + parent + ["tbf", "rate", f"{rate}bit", "burst", str(burst), "limit",
+                                     str(_queue_bytes(shaping))])
+        parent = ["parent", "1:1", "handle", "2:"]
+    if _needs_netem(shaping) or shaping.loss_pct:
+        netem = ["netem", "limit", str(shaping.queue_packets or DEFAULT_QUEUE)]
+        if shaping.delay_ms:
+            netem += ["delay", f"{shaping.delay_ms * 1000:.0f}us"]
+            netem += [f"{shaping.jitter_ms * 1000:.0f}us"] if shaping.jitter_ms else []
+        if shaping.loss_pct:
+            netem += ["loss", "random", f"{shaping.loss_pct:g}%"]
+        if loss := shaping.burst_loss:
+            netem += ["loss", "gemodel", f"{loss.p_pct:g}%", f"{loss.r_pct:g}%", f"{loss.bad_loss_pct:g}%",
+                      f"{loss.good_loss_pct:g}%"]
+        found.append(dev + parent + netem)
+    elif shaping.aqm and shaping.aqm != "none":
+        aqm = [shaping.aqm, "limit", str(shaping.queue_packets or DEFAULT_QUEUE)]
+        if shaping.aqm == "red":
+            aqm = ["red", "limit", str(_queue_bytes(shaping)), "avpkt", str(_MTU), "bandwidth",
+                   f"{shaping.rate_bps}bit", "adaptive", "harddrop"]
+        if shaping.aqm_target_ms:
+            aqm += ["target", f"{shaping.aqm_target_ms * 1000:.0f}us"]
+        if shaping.aqm_interval_ms:
+            aqm += ["interval", f"{shaping.aqm_interval_ms * 1000:.0f}us"]
+        found.append(dev + parent + aqm)
+    return found
+
+
+def _run(namespace: str, argv: list[str], input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "netns", "exec", namespace, *argv], input=input, text=True, capture_output=True)
 
 
 def _nft_loss(namespace: str, ifname: str, loss: float | None) -> None:
+    """Random loss on the egress of `ifname` with nftables, for kernels without netem; None removes it."""
     table = f"labctl_{ifname.replace('.', '_').replace('-', '_')}"
     script = f"table netdev {table}\ndelete table netdev {table}\n"
     if loss:
         script += (f"table netdev {table} {{\n chain egress {{\n"
                    f"  type filter hook egress device \"{ifname}\" priority 0;\n"
                    f"  numgen random mod 1000000 < {int(loss * 10000)} counter drop\n }}\n}}\n")
-    done = subprocess.run(["ip", "netns", "exec", namespace, "nft", "-f", "-"], input=script, text=True,
-                          capture_output=True)
+    done = _run(namespace, ["nft", "-f", "-"], script)
     if done.returncode:
         raise LabError(f"{namespace} {ifname}: nft loss rule failed: {done.stderr.strip()}")
 
 
-def apply(ipr: IPRoute, namespace: str, ifname: str, params: Shaping, caps: Capabilities,
-          replacing: bool = False) -> None:
-    """Shape `ifname` as `params` says; `replacing` also removes shaping it had before (all None: none)."""
-    index = ipr.index(ifname)
-    try:
-        ipr.tc("del", index=index, handle=0, parent=0xFFFFFFFF)   # back to the default qdisc
-    except RequestFailed:                       # it had the default qdisc already
-        pass
-    netem = caps.qdiscs.get("netem") and (params.delay_ms or params.jitter_ms or params.loss_pct)
-    if params.rate_bps or params.queue_packets:
-        ipr.tc("add", "tbf", index, ROOT, **_tbf(params))
-    if netem:
-        parent = {"parent": ROOT + 1} if params.rate_bps or params.queue_packets else {}
-        ipr.tc("add", "netem", index, NETEM_UNDER_TBF if parent else ROOT, **parent,
-               delay=int((params.delay_ms or 0) * 1000), jitter=int((params.jitter_ms or 0) * 1000),
-               loss=params.loss_pct or 0, limit=params.queue_packets or 1000)
-    if caps.nft_egress and not netem and (params.loss_pct or replacing):
-        _nft_loss(namespace, ifname, params.loss_pct)
+def apply(namespace: str, ifname: str, shaping: Shaping, caps: Capabilities) -> None:
+    """Shape `ifname`'s egress as `shaping` says, replacing what it had (no shaping: back to the default)."""
+    _run(namespace, ["tc", "qdisc", "del", "dev", ifname, "root"])      # fails when it had the default: fine
+    nft_loss = shaping.loss_pct and not caps.qdiscs.get("netem")
+    tc_shaping = shaping.model_copy(update={"loss_pct": None}) if nft_loss else shaping
+    for argv in commands(ifname, tc_shaping):
+        if (done := _run(namespace, argv)).returncode:
+            raise LabError(f"{namespace}: `{' '.join(argv)}` failed: {done.stderr.strip()}")
+    if caps.nft_egress:
+        _nft_loss(namespace, ifname, shaping.loss_pct if nft_loss else None)

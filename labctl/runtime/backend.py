@@ -33,6 +33,13 @@ echo 0 > "$group/cgroup.procs" || exit 1
 """
 
 
+_QUEUE_CHAINS = {"egress": "LABCTL-EGRESS", "ingress": "LABCTL-INGRESS"}      # mangle: POSTROUTING, PREROUTING
+
+
+def _in(namespace: str | None, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", namespace, *argv] if namespace else argv
+
+
 @dataclass
 class Veth:
     name: str
@@ -67,14 +74,15 @@ class Backend(Protocol):
     def add_veths(self, namespace: str, veths: list[Veth]) -> None: ...
     def configure(self, namespace: str, node: NodePlan) -> None: ...
     def shape(self, namespace: str, ifname: str, shaping: Shaping) -> None: ...
+    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int]]) -> None: ...
     def wait_up(self, interfaces: dict[str, list[int]], timeout: float = 10.0) -> None: ...
     def close(self) -> None: ...
     def group_create(self, path: Path, exclusive: bool = False) -> None: ...
     def group_kill(self, path: Path) -> None: ...
     def group_remove(self, path: Path) -> None: ...
     def group_pids(self, path: Path) -> list[int]: ...
-    def spawn(self, namespace: str, group: Path, argv: list[str], log: Path, status: Path) -> int: ...
-    def run(self, namespace: str, argv: list[str], timeout: float) -> tuple[int, str]: ...
+    def spawn(self, namespace: str | None, group: Path, argv: list[str], log: Path, status: Path) -> int: ...
+    def run(self, namespace: str | None, argv: list[str], timeout: float) -> tuple[int, str]: ...
     def signal(self, pid: int, group: Path, sig: int) -> bool: ...
     def running(self, pid: int, group: Path) -> bool: ...
     def stop_processes_in(self, inodes: set[int]) -> None: ...
@@ -128,8 +136,25 @@ class KernelBackend:
         self.sockets[namespace].send(batch)
 
     def shape(self, namespace: str, ifname: str, shaping: Shaping) -> None:
-        with netns.socket(namespace) as ipr:
-            tc.apply(ipr, namespace, ifname, shaping, probe())
+        tc.apply(namespace, ifname, shaping, probe())
+
+    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int]]) -> None:
+        """The rules that hand the emulator its packets in `namespace`, as (hook, interface, queue); they replace
+        those set before (none: no more)."""
+        script = "*mangle\n" + "".join(f":{chain} - [0:0]\n" for chain in _QUEUE_CHAINS.values())
+        script += "".join(f"-A {_QUEUE_CHAINS[hook]} {'-o' if hook == 'egress' else '-i'} {ifname} -j NFQUEUE "
+                          f"--queue-num {queue} --queue-bypass\n" for hook, ifname, queue in rules) + "COMMIT\n"
+        for tool in ("iptables", "ip6tables"):
+            steps = [([f"{tool}-restore", "-w", "--noflush"], script)]
+            steps += [([tool, "-w", "-t", "mangle", "-A", base, "-j", chain], None)
+                      for base, chain in (("POSTROUTING", _QUEUE_CHAINS["egress"]),
+                                          ("PREROUTING", _QUEUE_CHAINS["ingress"]))
+                      if processes.run(_in(namespace, [tool, "-w", "-t", "mangle", "-C", base, "-j", chain]),
+                                       10).returncode]
+            for argv, given in steps:
+                done = subprocess.run(_in(namespace, argv), input=given, text=True, capture_output=True)
+                if done.returncode:
+                    raise LabError(f"{namespace}: `{' '.join(argv)}` failed: {done.stderr.strip()}")
 
     def wait_up(self, interfaces: dict[str, list[int]], timeout: float = 10.0) -> None:
         wait_until_up(lambda ns: {i: link.operstate for i, link in self.sockets[ns].operstates().items()},
@@ -155,22 +180,23 @@ class KernelBackend:
     def group_pids(self, path: Path) -> list[int]:
         return cgroups.pids(path)
 
-    def spawn(self, namespace: str, group: Path, argv: list[str], log: Path, status: Path) -> int:
+    def spawn(self, namespace: str | None, group: Path, argv: list[str], log: Path, status: Path) -> int:
+        """Start `argv` in `namespace` (None: the machine's own) inside `group`; returns its pid."""
         try:
             done = subprocess.run(["sh", "-c", _SUPERVISE, "labctl-service", str(group), str(status), str(log),
-                                   "ip", "netns", "exec", namespace, *argv],
+                                   *_in(namespace, argv)],
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, start_new_session=True,
                                   timeout=10)
         except subprocess.TimeoutExpired:
-            raise LabError(f"starting `{' '.join(argv)}` in {namespace} took more than 10 s") from None
+            raise LabError(f"starting `{' '.join(argv)}` took more than 10 s") from None
         if done.returncode or not done.stdout.strip().isdigit():
-            raise LabError(f"could not start `{' '.join(argv)}` in {namespace}: {done.stderr.strip()}")
+            raise LabError(f"could not start `{' '.join(argv)}`: {done.stderr.strip()}")
         return int(done.stdout)
 
-    def run(self, namespace: str, argv: list[str], timeout: float) -> tuple[int, str]:
+    def run(self, namespace: str | None, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run a command in the namespace; on timeout its whole process group is killed (exit 124)."""
         try:
-            done = processes.run(["ip", "netns", "exec", namespace, *argv], timeout, stderr=subprocess.STDOUT)
+            done = processes.run(_in(namespace, argv), timeout, stderr=subprocess.STDOUT)
             return done.returncode, done.stdout
         except subprocess.TimeoutExpired:
             return 124, f"(timed out after {timeout:g} s)"

@@ -15,12 +15,11 @@ from typing import Callable, Iterator
 
 from labctl import paths
 from labctl.errors import LabError
-from labctl.impair import tc
 from labctl.kernel import cgroups
 from labctl.kernel.probe import probe
 from labctl.paths import netns_name, node_file
 from labctl.plan import Plan
-from labctl.runtime import services
+from labctl.runtime import impairments, services
 from labctl.runtime.backend import Backend, KernelBackend, Veth
 from labctl.runtime.state import Journal, LabState, already_up, claim, created, forget, load, save
 from labctl.services import SERVICES
@@ -33,8 +32,7 @@ STAGES = ("namespaces", "links", "addresses and routes", "link shaping", "servic
 def preflight(plan: Plan, backend: Backend) -> None:
     """Refuse a plan this machine cannot build, before anything is created: shaping the kernel cannot do,
     programs services need, names someone else already uses."""
-    problems = [f"link {link.label()} ({link.a} - {link.b}): {why}"
-                for link in plan.links if link.shaping.is_shaped() for why in tc.unsupported(link.shaping, probe())]
+    problems = impairments.check(plan, probe()) if any(link.is_shaped() for link in plan.links) else []
     missing: dict[str, list[str]] = defaultdict(list)
     for node in plan.nodes.values():
         for service in node.services:
@@ -97,11 +95,6 @@ class Builder:
         for i, node in enumerate(nodes, 1):
             self.backend.configure(self.ns(node.name), node)
             self.progress(STAGES[2], i, len(nodes))
-        shaped = [link for link in plan.links if link.shaping.is_shaped()]
-        for i, link in enumerate(shaped, 1):
-            for node, ifname in link.ends():
-                self.backend.shape(self.ns(node), ifname, link.shaping)
-            self.progress(STAGES[3], i, len(shaped))
         self.backend.wait_up({self.ns(n.name): [i.index for i in n.interfaces] for n in nodes})
         if group := cgroups.lab_group(plan.name):
             self.journal.cgroup(group)
@@ -110,6 +103,10 @@ class Builder:
             except LabError:
                 self.journal.cgroup(group, taken=True)
                 raise
+        shaped = {i: link for i, link in enumerate(plan.links) if link.is_shaped()}
+        if shaped:      # after the lab's cgroup: the link emulator, where it is needed, is a service of the lab
+            impairments.shape_links(self.backend, plan.name, plan, self.state, shaped, probe())
+            self.progress(STAGES[3], len(shaped), len(shaped))
         services.start_all(self.backend, plan.name, plan, self.state,
                            progress=lambda done, total: self.progress(STAGES[4], done, total))
 

@@ -14,8 +14,9 @@ from labctl.plan import Plan, ServicePlan
 from labctl.runtime import services
 from labctl.runtime.backend import KernelBackend
 from labctl.runtime.build import Progress, build, destroy, no_interrupt
-from labctl.runtime.links import impair, set_link, set_links, shaping_now
-from labctl.runtime.state import LabState, changing, created, list_labs, load
+from labctl.impair.choose import Placement
+from labctl.runtime.links import impair, live_links, set_link, set_links
+from labctl.runtime.state import LabState, ShapedDirection, changing, created, list_labs, load
 
 __all__ = ["clean", "down", "impair", "kill", "list_labs", "service_restart", "service_start", "service_stop",
            "set_link", "start_node", "status", "stop_node", "up"]
@@ -87,7 +88,8 @@ class LinkStatus:
     a: str
     b: str
     down: bool
-    shaping: str
+    shaping: str                 # its conditions now, both directions
+    shaped_by: list[str]         # how each shaped direction is shaped: back end, where
 
 
 @dataclass
@@ -121,9 +123,16 @@ def status(lab: str) -> LabStatus:
                     [a for a in addrs.get(intf.index, []) if not a.startswith("fe80")],
                     stats["rx_packets"] if stats else 0, stats["tx_packets"] if stats else 0))
         nodes.append(found)
-    links = [LinkStatus(link.a, link.b, i in state.links_down, shaping_now(plan, state, i).describe())
-             for i, link in enumerate(plan.links)]
+    links = [LinkStatus(link.a, link.b, i in state.links_down, link.describe(),
+                        [_shaped_by(d) for d in state.shaped.get(i, [])])
+             for i, link in enumerate(live_links(plan, state))]
     return LabStatus(lab, state.status, nodes, links, services.status(KernelBackend(), lab, plan, state))
+
+
+def _shaped_by(direction: ShapedDirection) -> str:
+    """'r1 -> r2: kernel qdiscs on r1:eth1', 'r1 -> r2: labctl emulator on r1:eth1 (queue 0)'."""
+    return Placement(**direction.model_dump(exclude={"shaping", "queue"})).describe() + \
+        (f" (NFQUEUE {direction.queue})" if direction.queue is not None else "")
 
 
 def stop_node(lab: str, node: str) -> int:

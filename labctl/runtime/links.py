@@ -5,13 +5,14 @@ from __future__ import annotations
 from socket import AF_INET, AF_INET6
 
 from labctl.errors import LabError
-from labctl.impair import tc
 from labctl.kernel import netns
 from labctl.kernel.probe import probe
 from labctl.paths import netns_name
-from labctl.plan import LinkPlan, Plan, Shaping
-from labctl.runtime.backend import wait_until_up
+from labctl.plan import LinkPlan, Plan
+from labctl.runtime import impairments
+from labctl.runtime.backend import KernelBackend, wait_until_up
 from labctl.runtime.state import LabState, SavedRoute, changing
+from labctl.topology.shaping import LinkShaping
 
 _MAIN_TABLE, _PROTO_KERNEL = 254, 2
 _DEFAULT = {AF_INET: "0.0.0.0/0", AF_INET6: "::/0"}
@@ -92,25 +93,18 @@ def set_link(lab: str, a: str, b: str, up: bool) -> int:
     return len(indexes)
 
 
-def impair(lab: str, a: str, b: str, shaping: Shaping) -> int:
-    """Replace the shaping of every link between a and b (both ends). Returns how many links changed."""
-    if problems := tc.unsupported(shaping, probe()):
-        raise LabError(f"cannot impair {a}-{b}: " + "; ".join(problems))
+def impair(lab: str, a: str, b: str, conditions: LinkShaping) -> int:
+    """New conditions for every link between a and b (what is not given: none). Returns how many links changed."""
     with changing(lab) as (state, plan):
-        indexes = links_between(lab, plan, a, b)
-        for i in indexes:
-            for node, ifname in plan.links[i].ends():
-                with netns.socket(netns_name(lab, node)) as ipr:
-                    tc.apply(ipr, netns_name(lab, node), ifname, shaping, probe(), replacing=True)
-            state.impairments[i] = shaping
-    return len(indexes)
-
-
-def shaping_now(plan: Plan, state: LabState, index: int) -> Shaping:
-    """A link's shaping as it is now: the last impairment, else the plan's."""
-    return state.impairments.get(index, plan.links[index].shaping)
+        links = {}
+        for i in links_between(lab, plan, a, b):
+            link = plan.links[i]
+            forward, reverse = conditions.directions(link.ends()[0][0], link.ends()[1][0])
+            links[i] = link.model_copy(update={"forward": forward, "reverse": reverse})
+        impairments.shape_links(KernelBackend(), lab, plan, state, links, probe())
+    return len(links)
 
 
 def live_links(plan: Plan, state: LabState) -> list[LinkPlan]:
-    """The plan's links with their shaping as it is now."""
-    return [link.model_copy(update={"shaping": shaping_now(plan, state, i)}) for i, link in enumerate(plan.links)]
+    """The plan's links with their conditions as they are now."""
+    return [state.impairments.get(i, link) for i, link in enumerate(plan.links)]

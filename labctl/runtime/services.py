@@ -22,24 +22,34 @@ from labctl.runtime.state import LabState, save
 LOG_TAIL = 20           # lines of a service's log shown when it fails
 
 
-def group(lab: str, node: str, name: str | None = None) -> Path:
-    """The cgroup of a service, or of the node's other processes (`labctl exec`, scenario commands)."""
+def group(lab: str, node: str | None, name: str | None = None) -> Path:
+    """The cgroup of a service, or of the node's other processes (`labctl exec`, `shell`). A service of the lab
+    itself (node None: the link emulator) has its group right in the lab's."""
     base = cgroups.lab_group(lab)
     if base is None:
         raise LabError("services need cgroup v2, and no cgroup2 file system is mounted "
                        "(mount -t cgroup2 none /sys/fs/cgroup/unified)")
-    return base / node / (f"{name}.service" if name else "exec.scope")
+    return (base / node if node else base) / (f"{name}.service" if name else "exec.scope")
 
 
-def log_path(lab: str, node: str, name: str) -> Path:
+def _namespace(lab: str, node: str | None) -> str | None:
+    """Where a service runs: its node's namespace, or the machine's own for a service of the lab (None)."""
+    return netns_name(lab, node) if node else None
+
+
+def where(node: str | None) -> str:
+    return f"on {node}" if node else "of the lab"
+
+
+def log_path(lab: str, node: str | None, name: str) -> Path:
     return service_dir(lab, node, name) / "log"
 
 
-def _status_path(lab: str, node: str, name: str) -> Path:
+def _status_path(lab: str, node: str | None, name: str) -> Path:
     return service_dir(lab, node, name) / "exit-status"
 
 
-def exit_status(lab: str, node: str, name: str) -> int | None:
+def exit_status(lab: str, node: str | None, name: str) -> int | None:
     """How the service's last run ended (128 + N for signal N), or None if it has not ended."""
     try:
         return int(_status_path(lab, node, name).read_text())
@@ -47,7 +57,7 @@ def exit_status(lab: str, node: str, name: str) -> int | None:
         return None
 
 
-def log_tail(lab: str, node: str, name: str, lines: int = LOG_TAIL) -> str:
+def log_tail(lab: str, node: str | None, name: str, lines: int = LOG_TAIL) -> str:
     try:
         text = log_path(lab, node, name).read_text(errors="replace")
     except FileNotFoundError:
@@ -55,7 +65,7 @@ def log_tail(lab: str, node: str, name: str, lines: int = LOG_TAIL) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:]) or "(empty log)"
 
 
-def _write_files(lab: str, node: str, service: ServicePlan) -> None:
+def _write_files(lab: str, node: str | None, service: ServicePlan) -> None:
     folder = service_dir(lab, node, service.name)
     folder.mkdir(parents=True, exist_ok=True)
     for part in [folder, *folder.parents][:4]:       # readable by daemons that drop privileges (nginx workers)
@@ -67,23 +77,23 @@ def _write_files(lab: str, node: str, service: ServicePlan) -> None:
         path.chmod(0o644)
 
 
-def start(backend: Backend, lab: str, node: str, service: ServicePlan, state: LabState) -> None:
+def start(backend: Backend, lab: str, node: str | None, service: ServicePlan, state: LabState) -> None:
     """Start one service (its files written first); its pid goes into the state."""
     _write_files(lab, node, service)
     cgroup = group(lab, node, service.name)
     backend.group_create(cgroup)
     if backend.group_pids(cgroup):
-        raise LabError(f"service {service.name} on {node} still has processes running; stop it first")
+        raise LabError(f"service {service.name} {where(node)} still has processes running; stop it first")
     _status_path(lab, node, service.name).unlink(missing_ok=True)
     with log_path(lab, node, service.name).open("a") as log:
         log.write(f"--- labctl: starting {service.name} at {time.strftime('%H:%M:%S')}: {' '.join(service.command)}\n")
     entry = state.service(node, service.name)
-    entry.pid = backend.spawn(netns_name(lab, node), cgroup, service.command, log_path(lab, node, service.name),
+    entry.pid = backend.spawn(_namespace(lab, node), cgroup, service.command, log_path(lab, node, service.name),
                               _status_path(lab, node, service.name))
     entry.started, entry.stopped = time.time(), False
 
 
-def wait_healthy(backend: Backend, lab: str, node: str, service: ServicePlan,
+def wait_healthy(backend: Backend, lab: str, node: str | None, service: ServicePlan,
                  give_up: threading.Event | None = None) -> None:
     """Run the health check until it passes; fail, with the end of the service's log, if the service exits or
     the time runs out first. Returns early once `give_up` is set (another service failed, or Ctrl-C)."""
@@ -91,13 +101,13 @@ def wait_healthy(backend: Backend, lab: str, node: str, service: ServicePlan,
     give_up = give_up or threading.Event()
     while not give_up.is_set():
         if (code := exit_status(lab, node, service.name)) is not None:
-            raise LabError(f"service {service.name} on {node} exited with status {code} while starting; "
+            raise LabError(f"service {service.name} {where(node)} exited with status {code} while starting; "
                            f"its log ends:\n{log_tail(lab, node, service.name)}")
-        status, output = backend.run(netns_name(lab, node), service.health, timeout=2.0)
+        status, output = backend.run(_namespace(lab, node), service.health, timeout=2.0)
         if status == 0:
             return
         if time.monotonic() > deadline:
-            raise LabError(f"service {service.name} on {node} is not healthy after {service.ready_timeout_s:g} s "
+            raise LabError(f"service {service.name} {where(node)} is not healthy after {service.ready_timeout_s:g} s "
                            f"(`{' '.join(service.health)}` exits {status}: {output.strip()[-200:]}); its log ends:\n"
                            f"{log_tail(lab, node, service.name)}")
         give_up.wait(0.05)
@@ -149,12 +159,14 @@ def stop_level(backend: Backend, lab: str, level: Level, state: LabState) -> Non
 
 
 def stop_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: list[str] | None = None) -> None:
-    """Stop the services of `nodes` (default: all) in reverse start order."""
+    """Stop the services of `nodes` (default: all, and then the lab's own) in reverse start order."""
     for level in reversed(plan.service_levels(nodes)):
         stop_level(backend, lab, level, state)
+    if nodes is None and state.lab_services:
+        stop_level(backend, lab, [(None, s) for s in state.lab_services.values()], state)
 
 
-def _ask_to_stop(backend: Backend, lab: str, node: str, service: ServicePlan, state: LabState) -> bool:
+def _ask_to_stop(backend: Backend, lab: str, node: str | None, service: ServicePlan, state: LabState) -> bool:
     pid = state.service(node, service.name).pid
     sig = getattr(signal, f"SIG{service.stop_signal}")
     return pid is not None and backend.signal(pid, group(lab, node, service.name), sig)
@@ -162,7 +174,7 @@ def _ask_to_stop(backend: Backend, lab: str, node: str, service: ServicePlan, st
 
 @dataclass
 class ServiceStatus:
-    node: str
+    node: str | None             # None: a service of the lab (the link emulator)
     name: str
     state: str                   # not started, running, stopped, failed
     pid: int | None
@@ -178,20 +190,25 @@ class ServiceStatus:
         return self.state + how
 
 
+def all_services(plan: Plan, state: LabState) -> list[tuple[str | None, ServicePlan]]:
+    """The nodes' services, then those the lab runs itself (started when needed: the link emulator)."""
+    return [(n.name, s) for n in plan.nodes.values() for s in n.services] + \
+        [(None, s) for s in state.lab_services.values()]
+
+
 def status(backend: Backend, lab: str, plan: Plan, state: LabState) -> list[ServiceStatus]:
     found = []
-    for node in plan.nodes.values():
-        for service in node.services:
-            entry = state.service(node.name, service.name)
-            code = exit_status(lab, node.name, service.name)
-            if entry.pid and backend.running(entry.pid, group(lab, node.name, service.name)):
-                what = "running"
-            elif entry.started is None:
-                what = "not started"
-            else:
-                what = "stopped" if entry.stopped else "failed"
-            found.append(ServiceStatus(node.name, service.name, what, entry.pid if what == "running" else None,
-                                       code, entry.started))
+    for node, service in all_services(plan, state):
+        entry = state.service(node, service.name)
+        code = exit_status(lab, node, service.name)
+        if entry.pid and backend.running(entry.pid, group(lab, node, service.name)):
+            what = "running"
+        elif entry.started is None:
+            what = "not started"
+        else:
+            what = "stopped" if entry.stopped else "failed"
+        found.append(ServiceStatus(node, service.name, what, entry.pid if what == "running" else None, code,
+                                   entry.started))
     return found
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from labctl import paths
 from labctl.errors import LabError
 from labctl.paths import lab_dir
-from labctl.plan import Plan, Shaping
+from labctl.plan import LinkPlan, Plan, ServicePlan, Shaping
 
 
 class SavedRoute(BaseModel):
@@ -38,6 +38,19 @@ class SavedRoute(BaseModel):
     type: int | None = None
 
 
+class ShapedDirection(BaseModel):
+    """One direction of a link as it is shaped now, and by which back end where (see impair.choose)."""
+
+    shaping: Shaping
+    backend: str                     # kernel, emulator
+    node: str                        # whose namespace does it
+    ifname: str
+    hook: str                        # egress, ingress
+    sender: str
+    receiver: str
+    queue: int | None = None         # the emulator's NFQUEUE number in that namespace
+
+
 class ServiceState(BaseModel):
     pid: int | None = None           # the service's main process, while it runs
     started: float | None = None     # epoch seconds
@@ -50,12 +63,14 @@ class LabState(BaseModel):
     created: float = 0.0
     links_down: list[int] = []                      # indexes into plan.links
     saved_routes: dict[str, list[SavedRoute]] = {}  # "node:interface" -> routes the kernel dropped with it
-    impairments: dict[int, Shaping] = {}            # link index -> shaping that replaced the plan's
+    impairments: dict[int, LinkPlan] = {}           # link index -> the link with the conditions set since
     stopped_nodes: dict[str, list[int]] = {}        # node -> the links that were up when it stopped
-    services: dict[str, ServiceState] = {}          # "node/service"
+    services: dict[str, ServiceState] = {}          # "node/service"; "/service" for the lab's own
+    lab_services: dict[str, ServicePlan] = {}       # services the lab runs itself, started when needed
+    shaped: dict[int, list[ShapedDirection]] = {}  # link index -> how each shaped direction is shaped now
 
-    def service(self, node: str, name: str) -> ServiceState:
-        return self.services.setdefault(f"{node}/{name}", ServiceState())
+    def service(self, node: str | None, name: str) -> ServiceState:
+        return self.services.setdefault(f"{node or ''}/{name}", ServiceState())
 
 
 @dataclass

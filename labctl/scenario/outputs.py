@@ -93,17 +93,23 @@ _INTERVAL = re.compile(r"^\[\s*(?:\d+|SUM)\]\s+([\d.]+)-([\d.]+)\s+sec\s+[\d.]+ 
 _SCALE = {"": 1e-6, "K": 1e-3, "M": 1.0, "G": 1e3}
 
 
-def iperf_intervals(text: str) -> list[tuple[float, float, float | None]]:
+def iperf_intervals(text: str, streams: int = 1) -> list[tuple[float, float, float | None]]:
     """Interval lines of iperf3's text output as (end second, Mbit/s, UDP loss percent or None); the closing
-    sender/receiver totals are left out."""
+    sender/receiver totals are left out, and with several parallel `streams` only their sums are kept."""
     found = []
     for line in text.splitlines():
         match = _INTERVAL.match(line)
-        if match and not line.rstrip().endswith(("sender", "receiver")):
+        if match and not line.rstrip().endswith(("sender", "receiver")) and (streams == 1 or "[SUM]" in line):
             lost, total = match.group(5), match.group(6)
             loss = 100.0 * int(lost) / int(total) if total and int(total) else None
             found.append((float(match.group(2)), float(match.group(3)) * _SCALE[match.group(4)], loss))
     return found
+
+
+def iperf_options(protocol: str, bandwidth: int | None, parallel: int, congestion: str | None) -> list[str]:
+    """iperf3 client options for these keys of a flow or an assertion."""
+    return ((["-u"] if protocol == "udp" else []) + (["-b", str(bandwidth)] if bandwidth else [])
+            + (["-P", str(parallel)] if parallel > 1 else []) + (["-C", congestion] if congestion else []))
 
 
 # --- writing them -------------------------------------------------------------------------------------

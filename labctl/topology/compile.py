@@ -262,7 +262,8 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
     links = []
     for i, link in enumerate(topo.links):
         ends = [f"{e.node}:{ifnames[i][j]}" for j, e in enumerate(link.endpoints)]
-        links.append(LinkPlan(a=ends[0], b=ends[1], shaping=link.shaping()))
+        forward, reverse = link.directions(link.endpoints[0].node, link.endpoints[1].node)
+        links.append(LinkPlan(a=ends[0], b=ends[1], forward=forward, reverse=reverse))
         for j, end in enumerate(link.endpoints):
             addr = addresses.get((end.node, ifnames[i][j]), {})
             nodes[end.node].interfaces.append(InterfacePlan(
@@ -299,6 +300,6 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
         raise InputError(comp.errors)
 
     plan = Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,
-                subnets=subnets, files=system.lab_files(nodes))
+                subnets=subnets, files=system.lab_files(nodes), impair_backend=topo.impair_backend)
     system.render_services(topo, plan)
     return plan

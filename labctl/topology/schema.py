@@ -4,43 +4,15 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from labctl.plan import NodeKind, Shaping
-from labctl.units import Duration, Percent, Rate
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000
+from labctl.plan import NodeKind
+from labctl.topology.shaping import LinkShaping
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-
-class LinkParams(Strict):
-    """Shaping of a link, applied on both ends (so `delay` is one-way and RTT is twice it)."""
-
-    rate: Rate | None = None
-    delay: Duration | None = Field(None, description="one way")
-    jitter: Duration | None = None
-    loss: Percent | None = Field(None, description="each direction")
-    queue: int | None = Field(None, ge=1, le=100000, description="packets")
-    mtu: int | None = Field(None, ge=576, le=65535)
-
-    @field_validator("jitter")
-    @classmethod
-    def _jitter_needs_delay(cls, value: float | None, info: ValidationInfo) -> float | None:
-        # a field validator (not a model one) so the message points at `jitter:`; a delay that failed its own
-        # validation is absent from info.data, and gets no second message here
-        if value and not info.data.get("delay", True):
-            raise ValueError("jitter varies the delay, so it needs a delay on the same link, e.g. delay: 10ms")
-        return value
-
-    def shaping(self) -> Shaping:
-        """In the plan's units."""
-        return Shaping(rate_bps=self.rate, delay_ms=_ms(self.delay), jitter_ms=_ms(self.jitter), loss_pct=self.loss,
-                       queue_packets=self.queue, mtu=self.mtu)
 
 class Endpoint(Strict):
     node: str
@@ -57,8 +29,11 @@ class Endpoint(Strict):
         return value
 
 
-class Link(LinkParams):
+class Link(LinkShaping):
+    """A link and its conditions (see shaping.py), applied in each direction unless `from:` says otherwise."""
+
     endpoints: list[Endpoint] = Field(min_length=2, max_length=2)
+    mtu: int | None = Field(None, ge=576, le=65535)
     subnet: IPv4Network | None = None
     ipv6_subnet: IPv6Network | None = None
 
@@ -131,3 +106,5 @@ class Topology(Strict):
     addressing: Addressing = Addressing()
     nodes: dict[str, Node] = Field(min_length=1)
     links: list[Link] = []
+    impair_backend: Literal["auto", "kernel", "emulator"] = Field(
+        "auto", description="who shapes links: the kernel's qdiscs where they can, else the emulator (auto)")

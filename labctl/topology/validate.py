@@ -172,6 +172,9 @@ def semantic_errors(source: Source, topo: Topology) -> list[str]:
                 errors.append(source.error(loc, f"'{end.node}' is a switch: switch ports carry no addresses"))
         if names[0] == names[1]:
             errors.append(source.error(("links", i), f"a link needs two different nodes, got '{names[0]}' twice"))
+        errors += [source.error(("links", i, "from", sender), f"'{sender}' is not an end of this link; `from:` names "
+                                                             f"{' or '.join(names)}, for what that end sends")
+                   for sender in link.from_ if sender not in names]
         kinds = {topo.nodes[n].kind for n in names if n in topo.nodes}
         if "switch" in kinds and (link.subnet or link.ipv6_subnet):
             errors.append(source.error(("links", i, "subnet"), "a link to a switch joins its LAN: "

@@ -1,50 +1,104 @@
-"""Which shaping back end a link gets, with and without netem, recorded on a fake netlink socket."""
+"""The kernel back end's choices: what each kernel can do, the `tc` commands for each shaping (netem and AQM
+qdiscs included, which this machine lacks), and where each direction of a link is placed (kernel or emulator)."""
 from __future__ import annotations
 
-from labctl.impair import tc
+import pytest
+
+from labctl.errors import LabError
+from labctl.impair import choose, tc
 from labctl.kernel.probe import Capabilities
-from labctl.plan import Shaping
+from labctl.plan import BurstLoss, Shaping
+from labctl.topology import compile_plan, load_topology
+from labctl.topology.schema import Topology
 
-WITH_NETEM = Capabilities(qdiscs={"netem": True, "tbf": True}, nft_egress=True)
-NO_NETEM = Capabilities(qdiscs={"netem": False, "tbf": True}, nft_egress=True)
-BARE = Capabilities(qdiscs={"netem": False, "tbf": True}, nft_egress=False)
-
-
-class FakeIPRoute:
-    def __init__(self):
-        self.calls = []
-
-    def index(self, ifname):
-        return 7
-
-    def tc(self, command, kind=None, index=None, handle=None, **kwargs):
-        self.calls.append((command, kind, handle, kwargs))
+FULL = Capabilities(qdiscs={q: True for q in ("netem", "tbf", "codel", "fq_codel", "red")}, nft_egress=True,
+                    nfqueue=True)
+THIS_ONE = Capabilities(qdiscs={"netem": False, "tbf": True, "codel": False, "fq_codel": False, "red": False},
+                        nft_egress=True, nfqueue=True)           # this machine's kernel
+BARE = Capabilities(qdiscs={"netem": False, "tbf": True}, nft_egress=False, nfqueue=False)
 
 
 def test_what_each_kernel_can_do():
     delayed = Shaping(delay_ms=10, jitter_ms=2)
-    assert tc.unsupported(delayed, WITH_NETEM) == []
-    assert tc.unsupported(delayed, NO_NETEM) == ["delay/jitter need the netem qdisc (sch_netem), which this kernel lacks"]
-    assert tc.unsupported(Shaping(loss_pct=1), NO_NETEM) == []
-    assert "neither" in tc.unsupported(Shaping(loss_pct=1), BARE)[0]
+    assert tc.unsupported(delayed, FULL) == []
+    assert tc.unsupported(delayed, THIS_ONE) == ["delay, jitter and bursty loss need the netem qdisc (sch_netem)"]
+    assert tc.unsupported(Shaping(loss_pct=1), THIS_ONE) == []                      # nftables does it
+    assert tc.unsupported(Shaping(loss_pct=1), BARE) == ["loss needs netem or nftables' netdev egress hook"]
     assert tc.unsupported(Shaping(rate_bps=10**7, queue_packets=20), BARE) == []
+    assert tc.unsupported(Shaping(rate_bps=10**7, aqm="fq_codel"), THIS_ONE) == ["aqm fq_codel needs the fq_codel qdisc"]
+    assert "cannot sit behind netem" in tc.unsupported(Shaping(delay_ms=5, aqm="codel"), FULL)[0]
+    assert tc.unsupported(Shaping(aqm="red"), FULL) == ["red needs the link's rate (its bandwidth parameter)"]
 
 
-def test_netem_under_tbf_with_netem(monkeypatch):
-    ipr = FakeIPRoute()
-    monkeypatch.setattr(tc, "_nft_loss", lambda *a: (_ for _ in ()).throw(AssertionError("no nft with netem")))
-    tc.apply(ipr, "lab.r1", "eth0", Shaping(rate_bps=10**7, delay_ms=20, jitter_ms=5, loss_pct=1.5,
-                                             queue_packets=50), WITH_NETEM)
-    adds = [c for c in ipr.calls if c[0] == "add"]
-    assert [(c[1], c[2]) for c in adds] == [("tbf", tc.ROOT), ("netem", tc.NETEM_UNDER_TBF)]
-    assert adds[0][3]["rate"] == "10000000bit" and adds[0][3]["limit"] == 50 * 1514
-    assert adds[1][3] == {"parent": tc.ROOT + 1, "delay": 20000, "jitter": 5000, "loss": 1.5, "limit": 50}
+def test_tc_commands_rate_queue_delay_and_bursty_loss():
+    shaping = Shaping(rate_bps=10**7, delay_ms=20, jitter_ms=5, queue_packets=50,
+                      burst_loss=BurstLoss(p_pct=1, r_pct=25, bad_loss_pct=90, good_loss_pct=0.5))
+    assert tc.commands("eth0", shaping) == [
+        "tc qdisc add dev eth0 root handle 1: tbf rate 10000000bit burst 5000 limit 75700".split(),
+        "tc qdisc add dev eth0 parent 1:1 handle 2: netem limit 50 delay 20000us 5000us "
+        "loss gemodel 1% 25% 90% 0.5%".split()]
+    assert tc.commands("eth0", Shaping()) == []
 
 
-def test_loss_falls_back_to_nftables_without_netem(monkeypatch):
-    ipr, nft = FakeIPRoute(), []
-    monkeypatch.setattr(tc, "_nft_loss", lambda ns, ifname, loss: nft.append((ns, ifname, loss)))
-    tc.apply(ipr, "lab.r1", "eth0", Shaping(loss_pct=5), NO_NETEM)
-    assert [c for c in ipr.calls if c[0] == "add"] == [] and nft == [("lab.r1", "eth0", 5)]
-    tc.apply(ipr, "lab.r1", "eth0", Shaping(), NO_NETEM, replacing=True)     # clearing removes the rule
-    assert nft[-1] == ("lab.r1", "eth0", None)
+def test_tc_commands_aqm_under_tbf_and_queues_in_bytes():
+    assert tc.commands("eth1", Shaping(rate_bps=1_500_000, queue_bytes=30_000, aqm="codel", aqm_target_ms=5,
+                                       aqm_interval_ms=100)) == [
+        "tc qdisc add dev eth1 root handle 1: tbf rate 1500000bit burst 3028 limit 30000".split(),
+        "tc qdisc add dev eth1 parent 1:1 handle 2: codel limit 1000 target 5000us interval 100000us".split()]
+    [_, red] = tc.commands("eth1", Shaping(rate_bps=10**7, aqm="red"))
+    assert red[-9:] == "red limit 1514000 avpkt 1514 bandwidth 10000000bit adaptive harddrop".split()
+
+
+def test_random_loss_without_netem_is_an_nftables_rule(monkeypatch):
+    ran = []
+    monkeypatch.setattr(tc, "_run", lambda ns, argv, input=None: ran.append((argv, input)) or
+                        type("Done", (), {"returncode": 0, "stderr": ""})())
+    tc.apply("lab.r1", "eth0", Shaping(rate_bps=10**6, loss_pct=5), THIS_ONE)
+    assert [argv[:3] for argv, _ in ran] == [["tc", "qdisc", "del"], ["tc", "qdisc", "add"], ["nft", "-f", "-"]]
+    assert "netem" not in " ".join(ran[1][0]) and "numgen random mod 1000000 < 50000 counter drop" in ran[2][1]
+    ran.clear()
+    tc.apply("lab.r1", "eth0", Shaping(), THIS_ONE)               # clearing removes the rule too
+    assert "numgen" not in ran[-1][1] and "delete table netdev labctl_eth0" in ran[-1][1]
+
+
+LAB = """
+name: bb
+nodes: {h1: host, h2: host, s1: switch, s2: switch, r1: router}
+links:
+  - {endpoints: [h1, r1], delay: 10ms, from: {r1: {rate: 5mbit}}}
+  - {endpoints: [r1, s1], rate: 10mbit}
+  - {endpoints: [s1, s2], loss: 1%}
+  - [h2, s2]
+"""
+
+
+@pytest.fixture
+def plan(tmp_path):
+    (tmp_path / "bb.yml").write_text(LAB)
+    return compile_plan(*load_topology(tmp_path / "bb.yml"))
+
+
+def test_each_direction_is_placed_on_a_back_end(plan):
+    delay = choose.place(plan, plan.links[0], THIS_ONE)
+    assert [(s.describe(), p.describe()) for s, p in delay] == [
+        ("10 ms", "h1 -> r1: labctl emulator on h1:eth0"),
+        ("5 Mbit/s, 10 ms", "r1 -> h1: labctl emulator on r1:eth0")]
+    assert [p.backend for _, p in choose.place(plan, plan.links[0], FULL)] == ["kernel", "kernel"]
+    # a switch sends: the emulator takes the packets on the receiver's ingress
+    to_switch = choose.place(plan, plan.links[1], THIS_ONE, "emulator")
+    assert [p.describe() for _, p in to_switch] == ["r1 -> s1: labctl emulator on r1:eth1",
+                                                    "s1 -> r1: labctl emulator on r1:eth1 ingress"]
+    assert [p.backend for _, p in choose.place(plan, plan.links[1], THIS_ONE)] == ["kernel", "kernel"]     # tbf
+
+
+def test_what_no_back_end_can_do_is_refused_with_the_reasons(plan):
+    with pytest.raises(LabError, match="link s1-s2: s1 -> s2 .* both ends are switches"):
+        choose.place(plan, plan.links[2], BARE)
+    with pytest.raises(LabError, match="need the netem qdisc.*NFQUEUE"):
+        choose.place(plan, plan.links[0], BARE)
+    with pytest.raises(LabError, match="need the netem qdisc"):
+        choose.place(plan, plan.links[0], THIS_ONE, "kernel")
+    red = plan.links[1].model_copy(update={"forward": Shaping(rate_bps=10**7, aqm="red")})
+    with pytest.raises(LabError, match="the emulator has CoDel and FQ-CoDel, not red"):
+        choose.place(plan, red, THIS_ONE)
+    assert Topology.model_fields["impair_backend"].default == "auto"

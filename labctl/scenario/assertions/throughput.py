@@ -12,7 +12,7 @@ from labctl.scenario.assertions.base import FromTo, bounds
 from labctl.scenario.background import Background
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
-from labctl.scenario.outputs import iperf_intervals
+from labctl.scenario.outputs import iperf_intervals, iperf_options
 from labctl.units import Duration, Rate
 
 
@@ -24,6 +24,8 @@ class Throughput(FromTo):
     min_rate: Rate | None = Field(None, alias="min")
     max_rate: Rate | None = Field(None, alias="max")
     port: int = Field(5201, ge=1, le=65535)
+    parallel: int = Field(1, ge=1, le=128, description="iperf3 -P: streams")
+    congestion: str | None = Field(None, pattern=r"^[a-z0-9_]+$", description="iperf3 -C: cubic, reno, bbr, ...")
 
     def limits(self) -> list[str]:
         """['at least 3', 'at most 6'], in Mbit/s."""
@@ -48,7 +50,7 @@ class Throughput(FromTo):
                 return Observation(False, self.expected(ctx), "the iperf3 server did not start", server.stop())
             argv = ["iperf3", f"-{self.family}", "-c", self.target(ctx), "-p", port, "-J", "-t", f"{self.duration:g}",
                     "-i", "0.5", "--get-server-output"]
-            argv += (["-u"] if self.protocol == "udp" else []) + (["-b", str(self.bandwidth)] if self.bandwidth else [])
+            argv += iperf_options(self.protocol, self.bandwidth, self.parallel, self.congestion)
             began = ctx.now()
             done = ctx.run(self.src, argv, timeout=self.duration + 15)
         finally:
@@ -68,7 +70,7 @@ class Throughput(FromTo):
         received = end.get("sum_received") or end["sum"]
         rate = received["bits_per_second"] / 1e6
         text = report.get("server_output_text", "")
-        intervals = [(began + at, mbps) for at, mbps, _ in iperf_intervals(text)] or \
+        intervals = [(began + at, mbps) for at, mbps, _ in iperf_intervals(text, self.parallel)] or \
             [(began + i["sum"]["end"], i["sum"]["bits_per_second"] / 1e6) for i in report.get("intervals", [])]
         observed = f"{rate:.3g} Mbit/s received over {received['seconds']:.3g} s"
         if self.protocol == "udp":

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from labctl.plan import LinkPlan, Plan
 from labctl.runtime import lab
 from labctl.scenario.context import Context
 from labctl.scenario.faults import FAULTS
 from labctl.scenario.steps.fault import FaultStep
-from labctl.topology.schema import LinkParams
+from labctl.topology.shaping import LinkShaping
 
 
 class _LinkFault(FaultStep):
@@ -43,20 +44,21 @@ class LinkUp(_LinkFault):
 
 
 @FAULTS.register("impair")
-class Impair(_LinkFault, LinkParams):
-    """New shaping for the link; keys left out mean none (impair with no keys clears it)."""
-
-    @field_validator("mtu")
-    @classmethod
-    def _no_mtu(cls, value: int | None) -> int | None:
-        if value is not None:
-            raise ValueError("impair changes rate, delay, jitter, loss and queue; not the MTU of a running link")
-        return value
+class Impair(_LinkFault, LinkShaping):
+    """New conditions for the link (the keys of a link in a topology file, `from:` included); keys left out mean
+    none: `impair` with no keys clears them."""
 
     def title(self) -> str:
-        return self.name or f"impair {'-'.join(self.link)}: {self.shaping().describe()}"
+        return self.name or f"impair {'-'.join(self.link)}: {self.describe()}"
+
+    def describe(self) -> str:
+        forward, reverse = self.directions(*self.link)
+        return LinkPlan(a=f"{self.link[0]}:", b=f"{self.link[1]}:", forward=forward, reverse=reverse).describe()
+
+    def problems(self, plan: Plan) -> list[tuple[tuple, str]]:
+        return [(("from", node), f"'{node}' is not an end of link {'-'.join(self.link)}; `from:` names one of "
+                                 f"{' or '.join(self.link)}") for node in self.from_ if node not in self.link]
 
     def inject(self, ctx: Context) -> str:
-        shaping = self.shaping()
-        lab.impair(ctx.lab, *self.link, shaping)
-        return f"link {'-'.join(self.link)} now shaped: {shaping.describe()}"
+        lab.impair(ctx.lab, *self.link, self)
+        return f"link {'-'.join(self.link)} now: {self.describe()}"

@@ -50,6 +50,10 @@ class Flow:
         self.processes.append(process)
         return process
 
+    def running(self) -> bool:
+        """Whether it still measures: none of its processes has ended (a client done after its duration)."""
+        return self.record is None and all(p.ended is None for p in self.processes)
+
     def halt(self) -> None:
         """Stop what the flow runs besides its processes (threads)."""
 

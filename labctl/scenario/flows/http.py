@@ -53,6 +53,9 @@ class HttpFlow(Flow):
             due = max(due + self.interval, ctx.now())
             self._halt.wait(due - ctx.now())
 
+    def running(self) -> bool:
+        return self.record is None and self._loop.is_alive()
+
     def halt(self) -> None:
         if hasattr(self, "_halt"):
             self._halt.set()

@@ -9,7 +9,7 @@ from labctl.scenario.context import Context
 from labctl.scenario.flows import FLOWS
 from labctl.scenario.flows.base import Flow
 from labctl.scenario.model import Series
-from labctl.scenario.outputs import iperf_intervals
+from labctl.scenario.outputs import iperf_intervals, iperf_options
 
 if TYPE_CHECKING:
     from labctl.scenario.steps.traffic import TrafficStep
@@ -23,7 +23,7 @@ class IperfFlow(Flow):
     def start(self, ctx: Context, step: "TrafficStep") -> None:
         taken = sum(isinstance(flow, IperfFlow) for flow in ctx.flows.values())
         self.port = step.port or IPERF3_PORT + taken
-        self.protocol, self.ctx = step.protocol, ctx
+        self.protocol, self.ctx, self.streams = step.protocol, ctx, step.parallel
         self.base: float | None = None               # scenario time of the server's interval 0
         self.intervals: list[tuple[float, float, float | None]] = []      # (end, Mbit/s, UDP loss %)
         self.started = ctx.now()
@@ -33,7 +33,7 @@ class IperfFlow(Flow):
             raise RuntimeError(f"the iperf3 server of traffic '{self.id}' did not start: {server.output.strip()}")
         argv = ["iperf3", "-c", ctx.address(self.dst), "-p", str(self.port), "-i", "0.5", "--forceflush",
                 "-t", f"{step.duration:g}" if step.duration else "0"]
-        argv += (["-u"] if step.protocol == "udp" else []) + (["-b", str(step.bandwidth)] if step.bandwidth else [])
+        argv += iperf_options(step.protocol, step.bandwidth, step.parallel, step.congestion)
         client = self.spawn(ctx, self.src, argv)
         if not client.wait_for("connected to", CONNECT_WAIT) and client.ended is not None:
             raise RuntimeError(f"the iperf3 client of traffic '{self.id}' failed: {client.output.strip()}")
@@ -41,7 +41,7 @@ class IperfFlow(Flow):
     def _server_line(self, line: str) -> None:
         if self.base is None and "connected to" in line:
             self.base = self.ctx.now()
-        for end, mbps, loss in iperf_intervals(line):
+        for end, mbps, loss in iperf_intervals(line, self.streams):
             self.intervals.append(((self.base or self.ctx.now()) + end, mbps, loss))
 
     def describe(self) -> str:

@@ -30,6 +30,8 @@ class TrafficStep(Step):
     duration: Duration | None = None            # iperf3: stop by itself after this long
     protocol: Literal["tcp", "udp"] = "tcp"    # iperf3
     bandwidth: Rate | None = None              # iperf3 -b
+    parallel: int = Field(1, ge=1, le=128)     # iperf3 -P: streams
+    congestion: str | None = Field(None, pattern=r"^[a-z0-9_]+$")   # iperf3 -C: cubic, reno, bbr, ...
     port: int | None = Field(None, ge=1, le=65535)   # http: default the web service's on `to`, else 80
 
     @classmethod
