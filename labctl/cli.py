@@ -213,6 +213,11 @@ def cmd_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from labctl.impair.emulator.daemon import main as emulate
+    return emulate(args.config)
+
+
 def cmd_traffic(args: argparse.Namespace) -> int:
     """One flow of a scenario's kinds, in the foreground: its samples as they come, its summary at the end."""
     from pydantic import ValidationError
@@ -460,6 +465,10 @@ def parser() -> argparse.ArgumentParser:
     cli = sub.add_parser("cli", help="Mininet's CLI on a running lab")
     cli.add_argument("lab")
     cli.set_defaults(func=cmd_cli)
+
+    em = sub.add_parser("emulate")         # the link emulator, as a lab runs it: not for users (no help)
+    em.add_argument("config")
+    em.set_defaults(func=cmd_emulate)
 
     tr = sub.add_parser("traffic", help="a flow between two nodes, in the foreground: ping, iperf3 or http")
     tr.add_argument("lab")

@@ -1,6 +1,12 @@
 """Which back end shapes each direction of a link, and where: the kernel's qdiscs on the sender's interface when
-this kernel has all they need, else labctl's link emulator (NFQUEUE), on the sender's egress or, when the sender
-is a switch, on the receiver's ingress. What neither can do is refused, saying why."""
+this kernel has all they need, else labctl's link emulator (NFQUEUE), on the link's router or switch end: as the
+packets enter it if it receives, as they leave it if it sends (a switch's port: as bridged packets enter or leave
+it). Not on a host, if the link has another end: a packet its sending host still held would count against the
+host's TCP socket (TCP small queues) and throttle it far below the link's rate (netem avoids that by orphaning the
+packets it holds, which userspace cannot do); and a packet held after it reached its receiving host already has
+its receive timestamp, so a plain `ping` (which reads that timestamp) would not see the delay (`ping -U` does).
+Between two hosts, the receiver's ingress: right for TCP and for what applications see. What neither back end can
+do is refused, saying why."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +33,7 @@ class Placement:
 
     def describe(self) -> str:
         """'r1 -> r2: kernel qdiscs on r1:eth1', 'h1 -> s1: labctl emulator on h1:eth0 ingress'."""
-        where = f"{self.node}:{self.ifname}" + (" ingress" if self.hook == "ingress" else "")
+        where = f"{self.node}:{self.ifname} {self.hook}"
         return f"{self.sender} -> {self.receiver}: {'kernel qdiscs' if self.backend == 'kernel' else 'labctl emulator'}" \
                f" on {where}"
 
@@ -51,14 +57,13 @@ def place(plan: Plan, link: LinkPlan, caps: Capabilities, preference: Preference
         if preference != "emulator" and not kernel:
             found.append((shaping, Placement("kernel", sender, s_if, "egress", sender, receiver)))
             continue
-        ip_end = [(n, i, hook) for n, i, hook in ((sender, s_if, "egress"), (receiver, r_if, "ingress"))
-                  if plan.node(n).kind != "switch"]
         emulator = emulator_unsupported(shaping, caps)
-        if not ip_end:
-            emulator.append("the emulator works where a node routes or receives, and both ends are switches")
         if preference == "kernel" or emulator:
             reasons = (kernel if preference != "emulator" else []) + (emulator if preference != "kernel" else [])
             raise LabError(f"link {link.label()}: {what} cannot be shaped: {'; '.join(reasons)}")
-        node, ifname, hook = ip_end[0]
-        found.append((shaping, Placement("emulator", node, ifname, hook, sender, receiver)))
+        if plan.node(receiver).kind != "host" or plan.node(sender).kind == "host":
+            where = (receiver, r_if, "ingress")
+        else:
+            where = (sender, s_if, "egress")
+        found.append((shaping, Placement("emulator", *where, sender, receiver)))
     return found

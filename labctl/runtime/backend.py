@@ -33,7 +33,8 @@ echo 0 > "$group/cgroup.procs" || exit 1
 """
 
 
-_QUEUE_CHAINS = {"egress": "LABCTL-EGRESS", "ingress": "LABCTL-INGRESS"}      # mangle: POSTROUTING, PREROUTING
+# the link emulator's packets, in the mangle table: (base chain, labctl's chain) by hook
+_QUEUE_CHAINS = {"ingress": ("PREROUTING", "LABCTL-IN"), "egress": ("POSTROUTING", "LABCTL-OUT")}
 
 
 def _in(namespace: str | None, argv: list[str]) -> list[str]:
@@ -74,7 +75,7 @@ class Backend(Protocol):
     def add_veths(self, namespace: str, veths: list[Veth]) -> None: ...
     def configure(self, namespace: str, node: NodePlan) -> None: ...
     def shape(self, namespace: str, ifname: str, shaping: Shaping) -> None: ...
-    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int]]) -> None: ...
+    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int, bool]]) -> None: ...
     def wait_up(self, interfaces: dict[str, list[int]], timeout: float = 10.0) -> None: ...
     def close(self) -> None: ...
     def group_create(self, path: Path, exclusive: bool = False) -> None: ...
@@ -138,19 +139,21 @@ class KernelBackend:
     def shape(self, namespace: str, ifname: str, shaping: Shaping) -> None:
         tc.apply(namespace, ifname, shaping, probe())
 
-    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int]]) -> None:
-        """The rules that hand the emulator its packets in `namespace`, as (hook, interface, queue); they replace
-        those set before (none: no more)."""
-        script = "*mangle\n" + "".join(f":{chain} - [0:0]\n" for chain in _QUEUE_CHAINS.values())
-        script += "".join(f"-A {_QUEUE_CHAINS[hook]} {'-o' if hook == 'egress' else '-i'} {ifname} -j NFQUEUE "
-                          f"--queue-num {queue} --queue-bypass\n" for hook, ifname, queue in rules) + "COMMIT\n"
+    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int, bool]]) -> None:
+        """The rules that hand the emulator its packets in `namespace`, as (hook, interface, queue, bridged: the
+        interface is a switch's port); they replace those set before (none: no more)."""
+        script = "*mangle\n" + "".join(f":{chain} - [0:0]\n" for _, chain in _QUEUE_CHAINS.values())
+        for hook, ifname, queue, bridged in rules:
+            match = {"ingress": "-m physdev --physdev-in", "egress": "-m physdev --physdev-out"}[hook] if bridged \
+                else {"ingress": "-i", "egress": "-o"}[hook]
+            script += f"-A {_QUEUE_CHAINS[hook][1]} {match} {ifname} -j NFQUEUE --queue-num {queue} --queue-bypass\n"
+        script += "COMMIT\n"
         for tool in ("iptables", "ip6tables"):
             steps = [([f"{tool}-restore", "-w", "--noflush"], script)]
-            steps += [([tool, "-w", "-t", "mangle", "-A", base, "-j", chain], None)
-                      for base, chain in (("POSTROUTING", _QUEUE_CHAINS["egress"]),
-                                          ("PREROUTING", _QUEUE_CHAINS["ingress"]))
-                      if processes.run(_in(namespace, [tool, "-w", "-t", "mangle", "-C", base, "-j", chain]),
-                                       10).returncode]
+            for base, chain in _QUEUE_CHAINS.values():
+                jump = [tool, "-w", "-t", "mangle", "{}", base, "-j", chain]
+                if processes.run(_in(namespace, [w.format("-C") for w in jump]), 10).returncode:
+                    steps.append(([w.format("-A") for w in jump], None))
             for argv, given in steps:
                 done = subprocess.run(_in(namespace, argv), input=given, text=True, capture_output=True)
                 if done.returncode:

@@ -56,10 +56,10 @@ def shape_links(backend: Backend, lab: str, plan: Plan, state: LabState, links: 
             state.impairments[index] = link
     emulated = [d for ds in state.shaped.values() for d in ds if d.backend == "emulator"]
     if emulated or emulated_before:
-        _sync_emulator(backend, lab, state, emulated, emulated_before | {d.node for d in emulated})
+        _sync_emulator(backend, lab, plan, state, emulated, emulated_before | {d.node for d in emulated})
 
 
-def _sync_emulator(backend: Backend, lab: str, state: LabState, emulated: list[ShapedDirection],
+def _sync_emulator(backend: Backend, lab: str, plan: Plan, state: LabState, emulated: list[ShapedDirection],
                    nodes: set[str]) -> None:
     """The emulator runs exactly the emulated directions: bound to their queues before the rules send packets
     there, and told to drop a pipe only once no rule sends it packets."""
@@ -68,7 +68,8 @@ def _sync_emulator(backend: Backend, lab: str, state: LabState, emulated: list[S
         direction.queue = len(per_node[direction.node])
         per_node[direction.node].append(direction)
     running = EMULATOR in state.lab_services and state.service(None, EMULATOR).pid is not None
-    rules = {node: [(d.hook, d.ifname, d.queue) for d in per_node.get(node, [])] for node in nodes}
+    rules = {node: [(d.hook, d.ifname, d.queue, plan.node(node).kind == "switch") for d in per_node.get(node, [])]
+             for node in nodes}
     if not emulated:
         for node, node_rules in rules.items():
             backend.queue_rules(netns_name(lab, node), node_rules)

@@ -79,8 +79,10 @@ class Clock:
 
 def run_ping(ctx: Context, node: str, target: str, count: int, interval: float, family: int = 4,
              wait: float = 1.0) -> tuple[PingOutput, str]:
-    """Ping `count` times; returns what it printed, parsed, and the command with its output as evidence."""
-    argv = ["ping", f"-{family}", "-D", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", target]
+    """Ping `count` times; returns what it printed, parsed, and the command with its output as evidence. `-U`:
+    the round trip as the program sees it, not from the kernel's receive timestamp, which a packet the link
+    emulator held after it arrived already carries (see impair.choose)."""
+    argv = ["ping", f"-{family}", "-D", "-U", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", target]
     done = ctx.run(node, argv, timeout=count * interval + wait + 10)
     output = done.stdout + done.stderr
     return parse_ping(output), f"$ {' '.join(argv)}\n{output}"

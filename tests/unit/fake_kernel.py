@@ -35,7 +35,7 @@ class FakeKernel:
     addresses: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     routes: dict[str, list[tuple[str, str, int, int]]] = field(default_factory=dict)
     shaped: dict[tuple[str, str], Shaping] = field(default_factory=dict)
-    queued: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)     # namespace -> NFQUEUE rules
+    queued: dict[str, list[tuple[str, str, int, bool]]] = field(default_factory=dict)   # namespace -> NFQUEUE rules
     groups: set[Path] = field(default_factory=set)
     processes: dict[int, Process] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
@@ -106,7 +106,7 @@ class FakeKernel:
             raise LabError(f"{namespace}: no interface {ifname}")
         self.shaped[(namespace, ifname)] = shaping
 
-    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int]]) -> None:
+    def queue_rules(self, namespace: str, rules: list[tuple[str, str, int, bool]]) -> None:
         self._call("queue_rules")
         if namespace not in self.namespaces:
             raise LabError(f"no namespace {namespace}")

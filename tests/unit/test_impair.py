@@ -79,20 +79,30 @@ def plan(tmp_path):
 
 
 def test_each_direction_is_placed_on_a_back_end(plan):
+    # the emulator works on the router's side of a link: as packets enter it, or as they leave it
     delay = choose.place(plan, plan.links[0], THIS_ONE)
     assert [(s.describe(), p.describe()) for s, p in delay] == [
-        ("10 ms", "h1 -> r1: labctl emulator on h1:eth0"),
-        ("5 Mbit/s, 10 ms", "r1 -> h1: labctl emulator on r1:eth0")]
-    assert [p.backend for _, p in choose.place(plan, plan.links[0], FULL)] == ["kernel", "kernel"]
-    # a switch sends: the emulator takes the packets on the receiver's ingress
+        ("10 ms", "h1 -> r1: labctl emulator on r1:eth0 ingress"),
+        ("5 Mbit/s, 10 ms", "r1 -> h1: labctl emulator on r1:eth0 egress")]
+    assert [p.describe() for _, p in choose.place(plan, plan.links[0], FULL)] == [
+        "h1 -> r1: kernel qdiscs on h1:eth0 egress", "r1 -> h1: kernel qdiscs on r1:eth0 egress"]
+    # a switch: on its port
     to_switch = choose.place(plan, plan.links[1], THIS_ONE, "emulator")
-    assert [p.describe() for _, p in to_switch] == ["r1 -> s1: labctl emulator on r1:eth1",
+    assert [p.describe() for _, p in to_switch] == ["r1 -> s1: labctl emulator on s1:eth0 ingress",
                                                     "s1 -> r1: labctl emulator on r1:eth1 ingress"]
+    between_switches = choose.place(plan, plan.links[2], THIS_ONE, "emulator")
+    assert [p.describe() for _, p in between_switches] == ["s1 -> s2: labctl emulator on s2:eth0 ingress",
+                                                           "s2 -> s1: labctl emulator on s1:eth1 ingress"]
     assert [p.backend for _, p in choose.place(plan, plan.links[1], THIS_ONE)] == ["kernel", "kernel"]     # tbf
+    # two hosts: at the receiver
+    direct = compile_plan(Topology.model_validate({"name": "d", "nodes": {"a": "host", "b": "host"},
+                                                   "links": [{"endpoints": ["a", "b"], "delay": "5ms"}]}))
+    assert [p.describe() for _, p in choose.place(direct, direct.links[0], THIS_ONE)] == [
+        "a -> b: labctl emulator on b:eth0 ingress", "b -> a: labctl emulator on a:eth0 ingress"]
 
 
 def test_what_no_back_end_can_do_is_refused_with_the_reasons(plan):
-    with pytest.raises(LabError, match="link s1-s2: s1 -> s2 .* both ends are switches"):
+    with pytest.raises(LabError, match="link s1-s2: s1 -> s2 .* NFQUEUE"):
         choose.place(plan, plan.links[2], BARE)
     with pytest.raises(LabError, match="need the netem qdisc.*NFQUEUE"):
         choose.place(plan, plan.links[0], BARE)

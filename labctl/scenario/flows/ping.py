@@ -22,7 +22,7 @@ class PingFlow(Flow):
         self.sent = 0                                           # the highest icmp_seq seen
         self.clock = Clock(ctx)
         self.ctx = ctx
-        argv = ["ping", "-D", "-n", "-O", "-i", f"{step.interval:g}", self.target]
+        argv = ["ping", "-D", "-U", "-n", "-O", "-i", f"{step.interval:g}", self.target]
         self.started = ctx.now()
         self.process = self.spawn(ctx, self.src, argv + (["-w", f"{step.duration:g}"] if step.duration else []),
                                   self._line)
