@@ -40,7 +40,7 @@ def test_reach_passes_and_names_the_target():
     assert seen.ok
     assert seen.expected == "h1 -> h4 (10.0.1.3) answers, no loss over 3 pings"
     assert seen.observed == "3/3 replies (0% loss)"
-    assert "icmp_seq=3" in seen.evidence and seen.evidence.startswith("$ ping -4 -D -n -c 3 -i 0.2")
+    assert "icmp_seq=3" in seen.evidence and seen.evidence.startswith("$ ping -4 -D -U -n -c 3 -i 0.2")
     assert ctx.ran[0][0] == "h1" and ctx.ran[0][1][-1] == "10.0.1.3"
 
 

@@ -62,7 +62,7 @@ def ping_ctx():
 
 def test_ping_flow_runs_the_real_command(ping_ctx):
     (node, argv, _), = ping_ctx.started
-    assert node == "h1" and argv == ["ping", "-D", "-n", "-O", "-i", "0.1", "10.0.1.3"]
+    assert node == "h1" and argv == ["ping", "-D", "-U", "-n", "-O", "-i", "0.1", "10.0.1.3"]
 
 
 def test_outage_on_a_running_flow(ping_ctx):
