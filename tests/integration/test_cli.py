@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from labctl.kernel.probe import probe
 from labctl.paths import STATE_DIR
 from tests.integration.conftest import LABCTL, REPO, labctl
 
