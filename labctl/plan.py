@@ -100,7 +100,7 @@ class BurstLoss(BaseModel):
                 + (f", {self.good_loss_pct:g}% between" if self.good_loss_pct else "") + ")")
 
 
-Aqm = Literal["none", "codel", "fq_codel", "red"]
+Aqm = Literal["none", "codel", "fq_codel", "red", "prio"]   # prio: htb classes, ICMP first
 
 
 class Shaping(BaseModel):

@@ -40,8 +40,8 @@ class Placement:
 
 def emulator_unsupported(shaping: Shaping, caps: Capabilities) -> list[str]:
     missing = [] if caps.nfqueue else ["the emulator needs iptables' NFQUEUE target, which this kernel lacks"]
-    if shaping.aqm == "red":
-        missing.append("the emulator has CoDel and FQ-CoDel, not red")
+    if shaping.aqm in ("red", "prio"):
+        missing.append(f"the emulator has CoDel and FQ-CoDel, not {shaping.aqm}")
     return missing
 
 

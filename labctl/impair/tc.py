@@ -26,17 +26,19 @@ def unsupported(shaping: Shaping, caps: Capabilities) -> list[str]:
         missing.append("delay, jitter and bursty loss need the netem qdisc (sch_netem)")
     if shaping.loss_pct and not netem and not caps.nft_egress:
         missing.append("loss needs netem or nftables' netdev egress hook")
-    if (shaping.rate_bps or shaping.queue_packets or shaping.queue_bytes) and not caps.qdiscs.get("tbf"):
+    if (shaping.rate_bps or shaping.queue_packets or shaping.queue_bytes) and shaping.aqm != "prio" \
+            and not caps.qdiscs.get("tbf"):
         missing.append("rate and queue need the tbf qdisc")
     aqm = shaping.aqm if shaping.aqm != "none" else None
-    if aqm and not caps.qdiscs.get(aqm):
-        missing.append(f"aqm {aqm} needs the {aqm} qdisc")
+    qdisc = "htb" if aqm == "prio" else aqm
+    if aqm and not caps.qdiscs.get(qdisc):
+        missing.append(f"aqm {aqm} needs the {qdisc} qdisc")
     if aqm and _needs_netem(shaping):
         missing.append(f"the kernel's {aqm} cannot sit behind netem's delay line here (tbf holds one child)")
-    if aqm == "red" and not shaping.rate_bps:
-        missing.append("red needs the link's rate (its bandwidth parameter)")
-    if aqm == "red" and (shaping.aqm_target_ms or shaping.aqm_interval_ms):
-        missing.append("target and interval are CoDel's, not red's")
+    if aqm in ("red", "prio") and not shaping.rate_bps:
+        missing.append(f"{aqm} needs the link's rate")
+    if aqm in ("red", "prio") and (shaping.aqm_target_ms or shaping.aqm_interval_ms):
+        missing.append(f"target and interval are CoDel's, not {aqm}'s")
     return missing
 
 
@@ -44,8 +46,28 @@ def _queue_bytes(shaping: Shaping) -> int:
     return shaping.queue_bytes or (shaping.queue_packets or DEFAULT_QUEUE) * _MTU
 
 
+def _prio(ifname: str, shaping: Shaping) -> list[list[str]]:
+    """A priority queue from htb classes at the link's rate: ICMP (pings) in class 1:10, served first, the rest in
+    1:20; each class a pfifo of the link's queue."""
+    rate, limit = f"{shaping.rate_bps}bit", str(shaping.queue_packets or DEFAULT_QUEUE)
+    low = f"{max(shaping.rate_bps // 100, 8000)}bit"         # each class is guaranteed little: prio decides
+    tc = ["tc"]
+    found = [tc + f"qdisc add dev {ifname} root handle 1: htb default 20".split(),
+             tc + f"class add dev {ifname} parent 1: classid 1:1 htb rate {rate} ceil {rate}".split()]
+    for cls, prio in (("10", "0"), ("20", "1")):
+        found += [tc + f"class add dev {ifname} parent 1:1 classid 1:{cls} htb rate {low} ceil {rate} prio {prio} "
+                       f"quantum {_MTU}".split(),
+                  tc + f"qdisc add dev {ifname} parent 1:{cls} handle {cls}: pfifo limit {limit}".split()]
+    found += [tc + f"filter add dev {ifname} parent 1: protocol ip prio 1 u32 match ip protocol 1 0xff flowid 1:10".split(),
+              tc + f"filter add dev {ifname} parent 1: protocol ipv6 prio 2 u32 match ip6 protocol 58 0xff "
+                   f"flowid 1:10".split()]
+    return found
+
+
 def commands(ifname: str, shaping: Shaping) -> list[list[str]]:
     """The `tc` commands (after a `tc qdisc del dev IF root`) that shape `ifname`'s egress; none for no shaping."""
+    if shaping.aqm == "prio":
+        return _prio(ifname, shaping)
     dev = ["tc", "qdisc", "add", "dev", ifname]
     found, parent = [], ["root", "handle", "1:"]
     if shaping.rate_bps or shaping.queue_packets or shaping.queue_bytes:

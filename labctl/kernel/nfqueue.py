@@ -14,19 +14,24 @@ only the attributes it needs, to keep up with tens of thousands of packets per s
         for packet in queue.receive():                   # what has arrived, without blocking
             queue.verdict(packet.queue, packet.id, accept=True)
 
-Choices, and what the kernel does (checked on 6.18, tests/integration/test_nfqueue_live.py):
-- No NFQA_CFG_F_GSO: the kernel segments a GSO packet before queueing it and computes pending checksums, so each
-  packet is one wire packet of at most the MTU (with the flag, TCP arrives as chunks of up to 64 KB).
+Choices, and what the kernel does (6.18; tests/integration/test_nfqueue_live.py checks each):
+- No NFQA_CFG_F_GSO: the kernel segments a GSO packet before queueing it (and fills in pending checksums), so each
+  packet is one wire packet of at most the MTU; with the flag, TCP over a veth comes in chunks of up to 64 KB.
 - The wire length is NFQA_CAP_LEN when the payload was cut to `copy_range`, else the payload's length.
-- Fail-open off: when the queue holds `maxlen` packets awaiting a verdict (those read and not yet answered count),
-  the kernel drops new ones, as a full link queue would, rather than letting them pass unimpaired.
-- NETLINK_NO_ENOBUFS, with a large receive buffer: when the buffer is full the kernel drops the packets that do not
-  fit (it never waits for the reader); without the option it would also latch the socket congested and drop every
-  packet until the reader had emptied it, then fail the next recv with ENOBUFS. Such losses are counted by
-  `socket_drops()` (and in /proc/net/netfilter/nfnetlink_queue, queue_user_dropped).
-- Any number of queues per socket: a socket belongs to one namespace, and one socket per namespace lets one recv
-  loop and one sendmsg of verdicts serve every impaired link direction of a node. Closing it unbinds its queues;
-  the kernel drops the packets they still hold.
+- Fail-open off: when a queue holds `maxlen` packets awaiting a verdict (those read and not yet answered count),
+  the kernel drops new ones (queue_dropped in /proc/net/netfilter/nfnetlink_queue), as a full link queue would,
+  rather than letting them pass unimpaired.
+- The receive buffer grows at each bind to hold every packet the bound queues may hold, so it cannot overflow.
+  And NETLINK_NO_ENOBUFS, for a buffer given smaller: when it is full the kernel drops just the packets that do not
+  fit (counted by `socket_drops()`); without the option it would also latch the socket congested, dropping every
+  packet until the reader had emptied it, and fail the next recv with ENOBUFS, which tells nothing more.
+- Any number of queues on a socket: a socket serves one namespace, and one socket per namespace lets one recv loop
+  and one sendmsg of verdicts serve every impaired link direction of a node. Binding a queue another socket holds
+  fails with EPERM (EBUSY only when this socket holds it). Closing unbinds; the kernel drops what was still held.
+- A held packet still counts against the socket that sent it: at a host's own egress, TCP Small Queues then keeps
+  only a few of its packets in the queue (5, so under 2 Mbit/s through a 30 ms hold, with any congestion control); a
+  UDP sender blocks on its send buffer. Forwarded packets, and those queued at the ingress of the receiving side
+  (a veth orphans what it passes on), are not limited so (about 500 Mbit/s through the same hold).
 """
 from __future__ import annotations
 
@@ -46,10 +51,11 @@ log = logging.getLogger(__name__)
 # linux/netlink.h, netfilter/nfnetlink.h, netfilter/nfnetlink_queue.h
 NETLINK_NETFILTER, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK = 12, 2, 0x1, 0x4
 SOL_NETLINK, NETLINK_NO_ENOBUFS = 270, 5
-SO_RCVBUFFORCE, SO_MEMINFO, SK_MEMINFO_DROPS = 33, 55, 8
+SO_RCVBUFFORCE, SO_MEMINFO, SK_MEMINFO_DROPS, CAP_NET_ADMIN = 33, 55, 8, 12
 NFNL_SUBSYS_QUEUE, NFNETLINK_V0 = 3, 0
 NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG, NFQNL_MSG_VERDICT_BATCH = 0, 1, 2, 3
-NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_IFINDEX_INDEV, NFQA_IFINDEX_OUTDEV, NFQA_PAYLOAD, NFQA_CAP_LEN = 1, 2, 5, 6, 10, 13
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_IFINDEX_INDEV, NFQA_IFINDEX_OUTDEV = 1, 2, 5, 6
+NFQA_PAYLOAD, NFQA_CAP_LEN = 10, 13
 NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN, NFQA_CFG_MASK, NFQA_CFG_FLAGS = 1, 2, 3, 4, 5
 NFQNL_CFG_CMD_BIND, NFQNL_CFG_CMD_UNBIND = 1, 2
 NFQNL_COPY_PACKET = 2
@@ -73,6 +79,9 @@ _NLA_TYPE = 0x3FFF                        # without NLA_F_NESTED and NLA_F_NET_B
 RECEIVE = 1 << 17     # bytes per recv: a packet message carries at most 64 KiB of payload
 SEND = 1 << 16        # bytes per sendmsg of verdicts (2,048 of them); the kernel refuses more than SO_SNDBUF - 32
 ACK_TIMEOUT = 5.0     # seconds to wait for the answer to a bind
+RCVBUF = 1 << 20      # receive buffer before any bind
+MESSAGE_COST = 1024   # what a packet message takes of the receive buffer, beyond twice the bytes copied (measured:
+                      # 832 bytes with 48 or 128 copied, 1,280 with 256 or 512, 2,304 with 1,024 or 1,428)
 
 
 class QueuedPacket(NamedTuple):
@@ -189,26 +198,24 @@ def parse(data: bytes | bytearray | memoryview, packets: list[QueuedPacket], ans
 class QueueSocket:
     """A NETLINK_NETFILTER socket for NFQUEUE in the network namespace the calling thread is in when it is created
     (queues are per namespace). Bind queues with `bind`, poll `fileno()`, read with `receive`, answer with
-    `verdict`/`verdicts`. One thread at a time. `rcvbuf` is the receive buffer asked for (the kernel doubles it):
-    what arrives while the reader is busy must fit in it."""
+    `verdict`/`verdicts`. One thread at a time. `rcvbuf` fixes the receive buffer (bytes), which is otherwise sized
+    at each bind to hold every packet the bound queues may hold."""
 
-    def __init__(self, rcvbuf: int = 8 << 20):
+    def __init__(self, rcvbuf: int | None = None):
         try:
             self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         except OSError as exc:
             raise LabError(f"nfqueue: cannot open a netfilter netlink socket: {exc.strerror}") from exc
         try:
             self.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
-            try:
-                self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-            except PermissionError:             # not CAP_NET_ADMIN: capped at net.core.rmem_max
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self._set_rcvbuf(rcvbuf or RCVBUF)
             self.sock.bind((0, 0))
             self.sock.setblocking(False)
         except BaseException:
             self.sock.close()
             raise
-        self.queues: set[int] = set()
+        self._sized = rcvbuf is None
+        self.queues: dict[int, int] = {}        # bound queue -> what its held packets may take of the buffer
         self.verdict_errors = 0                 # verdicts the kernel refused (ENOENT: no such packet held)
         self._buffer = bytearray(RECEIVE)
         self._view = memoryview(self._buffer)
@@ -216,8 +223,17 @@ class QueueSocket:
         self._answers: list[Answer] = []
         self._seq = 0
 
+    def _set_rcvbuf(self, size: int) -> None:
+        """Ask for `size` bytes of receive buffer (the kernel grants twice what it is asked for)."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size // 2 + 1)
+        except PermissionError:                 # not CAP_NET_ADMIN: capped at net.core.rmem_max
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size // 2 + 1)
+
     def _read(self, limit: int) -> None:
-        recv_into, buffer, view, packets, answers = self.sock.recv_into, self._buffer, self._view, self._pending, self._answers
+        """Read up to `limit` messages (each recv returns one): packets to `_pending`, answers to binds to
+        `_answers`; refused verdicts are counted."""
+        recv_into, buffer, view, answers = self.sock.recv_into, self._buffer, self._view, self._answers
         for _ in range(limit):
             try:
                 n = recv_into(buffer, RECEIVE, socket.MSG_TRUNC)
@@ -225,7 +241,7 @@ class QueueSocket:
                 break
             if n > RECEIVE:
                 raise LabError(f"nfqueue: a message of {n} bytes was truncated")
-            parse(view[:n], packets, answers)
+            parse(view[:n], self._pending, answers)
         if answers:
             for answer in answers:
                 if answer.error and answer.kind != _CONFIG:
@@ -268,12 +284,15 @@ class QueueSocket:
             raise ValueError(f"nfqueue: bad queue {queue_num}, copy_range {copy_range} or maxlen {maxlen}")
         self._configure(queue_num, "bind", command=NFQNL_CFG_CMD_BIND, copy_range=copy_range, maxlen=maxlen,
                         flags=0, mask=NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO)
-        self.queues.add(queue_num)
+        self.queues[queue_num] = maxlen * (2 * copy_range + MESSAGE_COST)
+        need = sum(self.queues.values())
+        if self._sized and need > self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF):
+            self._set_rcvbuf(need)
 
     def unbind(self, queue_num: int) -> None:
         """Give queue `queue_num` back; the kernel drops the packets it still holds."""
         self._configure(queue_num, "unbind", command=NFQNL_CFG_CMD_UNBIND)
-        self.queues.discard(queue_num)
+        self.queues.pop(queue_num, None)
 
     def verdict(self, queue_num: int, packet_id: int, accept: bool) -> None:
         """Release (accept) or drop one held packet."""
@@ -292,13 +311,12 @@ class QueueSocket:
         self._send([pack_verdict(queue_num, packet_id, accept, batch=True)])
 
     def _send(self, messages: list[bytes]) -> None:
-        per_send = SEND // 32
-        for start in range(0, len(messages), per_send):
+        for start in range(0, len(messages), SEND // 32):
+            chunk = messages[start:start + SEND // 32]
             try:
-                self.sock.send(b"".join(messages[start:start + per_send]))
+                self.sock.send(b"".join(chunk))
             except OSError as exc:
-                raise LabError(f"nfqueue: sending {len(messages[start:start + per_send])} verdicts: "
-                               f"{exc.strerror}") from exc
+                raise LabError(f"nfqueue: sending {len(chunk)} verdicts: {exc.strerror}") from exc
 
     def socket_drops(self) -> int:
         """Packets the kernel dropped because this socket's receive buffer was full (since it was opened)."""
@@ -318,12 +336,18 @@ class QueueSocket:
         self.close()
 
 
+def _has_net_admin() -> bool:
+    with open("/proc/self/status") as status:
+        caps = next((line.split()[1] for line in status if line.startswith("CapEff:")), "")
+    return not caps or bool(int(caps, 16) >> CAP_NET_ADMIN & 1)
+
+
 def _explain(error: int) -> str:
     if error == errno.EPERM:
-        return ("not permitted: the queue is bound by another process (or socket) in this namespace, "
-                "or this process lacks CAP_NET_ADMIN")
+        return ("taken: another socket (of another process?) has bound it in this namespace" if _has_net_admin()
+                else "not permitted: binding a queue needs CAP_NET_ADMIN (root)")
     if error == errno.EBUSY:
-        return "already bound (by this socket)"
+        return "already bound by this socket"
     if error in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPROTONOSUPPORT):
         return "the kernel has no nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE)"
     return os.strerror(error)

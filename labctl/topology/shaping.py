@@ -25,7 +25,7 @@ class BurstLossParams(_Strict):
 
 
 class AqmParams(_Strict):
-    kind: Literal["none", "codel", "fq_codel", "red"]
+    kind: Literal["none", "codel", "fq_codel", "red", "prio"]
     target: Duration | None = Field(None, description="CoDel's target sojourn time (default 5ms)")
     interval: Duration | None = Field(None, description="CoDel's interval (default 100ms)")
 

@@ -242,3 +242,11 @@ def test_parse_ping_without_summary_counts_sequence_numbers():
 def test_bad_keys_are_refused(name, keys, message):
     with pytest.raises(ValueError, match=message):
         step(name, **keys)
+
+
+def test_rtt_within_a_range_shows_a_bloated_queue():
+    answers = {"ping": ping_output("10.0.1.3", [600.0 + i for i in range(20)])}
+    bloated = step("rtt", **{"from": "h1", "to": "h4", "p50": {"min": "500ms", "max": "900ms"}}).check(FakeContext(answers))
+    assert bloated.ok and bloated.expected.endswith("p50 at least 500 and at most 900 ms")
+    low = step("rtt", **{"from": "h1", "to": "h4", "p50": {"min": "700ms"}}).check(FakeContext(answers))
+    assert not low.ok and low.observed.startswith("p50 609 ms is below 700 ms")

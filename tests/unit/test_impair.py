@@ -27,7 +27,7 @@ def test_what_each_kernel_can_do():
     assert tc.unsupported(Shaping(rate_bps=10**7, queue_packets=20), BARE) == []
     assert tc.unsupported(Shaping(rate_bps=10**7, aqm="fq_codel"), THIS_ONE) == ["aqm fq_codel needs the fq_codel qdisc"]
     assert "cannot sit behind netem" in tc.unsupported(Shaping(delay_ms=5, aqm="codel"), FULL)[0]
-    assert tc.unsupported(Shaping(aqm="red"), FULL) == ["red needs the link's rate (its bandwidth parameter)"]
+    assert tc.unsupported(Shaping(aqm="red"), FULL) == ["red needs the link's rate"]
 
 
 def test_tc_commands_rate_queue_delay_and_bursty_loss():
@@ -112,3 +112,14 @@ def test_what_no_back_end_can_do_is_refused_with_the_reasons(plan):
     with pytest.raises(LabError, match="the emulator has CoDel and FQ-CoDel, not red"):
         choose.place(plan, red, THIS_ONE)
     assert Topology.model_fields["impair_backend"].default == "auto"
+
+
+def test_a_priority_queue_of_htb_classes():
+    assert tc.unsupported(Shaping(rate_bps=10**6, aqm="prio"), Capabilities(qdiscs={"htb": True})) == []
+    assert tc.unsupported(Shaping(aqm="prio"), Capabilities(qdiscs={"htb": True})) == ["prio needs the link's rate"]
+    argv = [" ".join(c) for c in tc.commands("eth1", Shaping(rate_bps=1_500_000, queue_packets=100, aqm="prio"))]
+    assert argv[0] == "tc qdisc add dev eth1 root handle 1: htb default 20"
+    assert "tc class add dev eth1 parent 1:1 classid 1:10 htb rate 15000bit ceil 1500000bit prio 0 quantum 1514" in argv
+    assert "tc qdisc add dev eth1 parent 1:20 handle 20: pfifo limit 100" in argv
+    assert argv[-2].endswith("match ip protocol 1 0xff flowid 1:10")
+    assert "not prio" in choose.emulator_unsupported(Shaping(rate_bps=10**6, aqm="prio"), THIS_ONE)[0]

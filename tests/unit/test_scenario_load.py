@@ -154,8 +154,8 @@ def test_values_are_parsed_into_canonical_units(tmp_path):
     assert (reach.src, reach.dst, reach.count, reach.family) == ("h1", "h4", 3, 4)
     assert (no_reach.within, no_reach.hold, no_reach.points, no_reach.min_loss) == (5.0, None, None, 50.0)
     assert (path.via, path.avoid, path.max_hops) == (["r1", "r2"], ["s2"], 16)
-    assert (rtt.p95, rtt.max_rtt, rtt.p50, rtt.count, rtt.interval) == (0.02, 0.1, None, 20, 0.1)
-    assert rtt.limits() == {"p95": 20.0, "max": 100.0}                 # ms, as reports show them
+    assert (rtt.p95.max, rtt.max_rtt.max, rtt.p50, rtt.count, rtt.interval) == (0.02, 0.1, None, 20, 0.1)
+    assert rtt.limits() == {"p95": (None, 20.0), "max": (None, 100.0)}   # ms, as reports show them
     assert (throughput.min_rate, throughput.max_rate, throughput.duration) == (500_000, 10**8, 2.0)   # bit/s, s
     assert (throughput.protocol, throughput.port) == ("tcp", 5201)
     assert (tcp.port, tcp.expect, tcp.timeout) == (8080, "refused", 2.0)
