@@ -139,11 +139,11 @@ def _print_status(found) -> None:
                           " ".join(intf.addresses), f"{intf.rx_packets}/{intf.tx_packets}")
     out.print(table)
     links = Table(title="links", title_justify="left")
-    for column in ("link", "state", "conditions", "shaped by"):
+    for column in ("link", "state", "conditions", "shaped by", "what its queues saw"):
         links.add_column(column)
     for link in found.links:
         links.add_row(f"{link.a} - {link.b}", coloured("down" if link.down else "up", not link.down), link.shaping,
-                      "\n".join(link.shaped_by))
+                      "\n".join(link.shaped_by), "\n".join(link.counters))
     out.print(links)
     if found.services:
         table = Table(title="services", title_justify="left")
@@ -222,10 +222,10 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     """One flow of a scenario's kinds, in the foreground: its samples as they come, its summary at the end."""
     from pydantic import ValidationError
 
+    from labctl.runtime.state import load
     from labctl.scenario import traffic
     from labctl.scenario.context import Context
     from labctl.scenario.steps.traffic import TrafficStep
-    from labctl.runtime.state import load
     keys = {"traffic": "start", "id": "cli", "type": args.type, "from": args.src, "to": args.dst}
     keys |= {k: v for k, v in (("interval", args.interval), ("duration", args.duration), ("protocol", args.protocol),
                                ("bandwidth", args.bandwidth), ("parallel", args.parallel),
@@ -274,9 +274,9 @@ def cmd_impair(args: argparse.Namespace) -> int:
         raise InputError([f"--{'.'.join(map(str, e['loc'][-1:]))}: {e['msg'].removeprefix('Value error, ')} "
                           f"(got {e['input']!r})" for e in exc.errors()]) from None
     lab.require_root("labctl impair")
-    count = lab.impair(args.lab, args.a, args.b, conditions)
-    shown = lab.status(args.lab).links
-    for link in [l for l in shown if {l.a.split(":")[0], l.b.split(":")[0]} == {args.a, args.b}][:count]:
+    changed = lab.impair(args.lab, args.a, args.b, conditions)
+    shown = lab.link_status(args.lab)
+    for link in (shown[i] for i in changed):
         out.print(f"{link.a} - {link.b}: {link.shaping}" + "".join(f"\n  {by}" for by in link.shaped_by),
                   highlight=False)
     return 0

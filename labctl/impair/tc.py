@@ -4,6 +4,7 @@ jitter and loss, and the kernel's AQM qdiscs (codel, fq_codel, red) under the tb
 random loss can still be an nftables egress rule."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 from labctl.errors import LabError
@@ -115,6 +116,17 @@ def _nft_loss(namespace: str, ifname: str, loss: float | None) -> None:
     done = _run(namespace, ["nft", "-f", "-"], script)
     if done.returncode:
         raise LabError(f"{namespace} {ifname}: nft loss rule failed: {done.stderr.strip()}")
+
+
+def counters(namespace: str, ifname: str) -> str:
+    """What the qdiscs on `ifname` have seen: 'tbf 1200 sent, 3 dropped, 0 queued; netem ...'."""
+    done = _run(namespace, ["tc", "-s", "-j", "qdisc", "show", "dev", ifname])
+    try:
+        qdiscs = json.loads(done.stdout) if done.returncode == 0 else []
+    except ValueError:
+        qdiscs = []
+    return "; ".join(f"{q['kind']} {q.get('packets', 0)} sent, {q.get('drops', 0)} dropped, {q.get('qlen', 0)} queued"
+                     for q in qdiscs) or f"no qdiscs seen ({done.stderr.strip() or 'tc printed nothing'})"
 
 
 def apply(namespace: str, ifname: str, shaping: Shaping, caps: Capabilities) -> None:

@@ -28,6 +28,18 @@ def folder(lab: str) -> Path:
     return service_dir(lab, None, EMULATOR)
 
 
+def emulator_counters(lab: str) -> dict[str, str]:
+    """What each of the emulator's pipes ('r1 -> r2') has seen, as its last stats file says; empty without one."""
+    try:
+        stats = json.loads((folder(lab) / "stats.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: f"{c['implementation']}: {c['arrived']} packets in, {c['released']} out, "
+                  f"{c['lost'] + c['overflow'] + c['aqm']} dropped ({c['lost']} lost, {c['overflow']} queue full, "
+                  f"{c['aqm']} by AQM), {c['queue_packets']} queued (at most {c['max_queue_packets']})"
+            for name, c in stats.items()}
+
+
 def check(plan: Plan, caps: Capabilities) -> list[str]:
     """Why links of the plan cannot be shaped on this machine (empty if they all can)."""
     problems = []

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from labctl import paths
 from labctl.errors import LabError
+from labctl.impair import tc
+from labctl.impair.choose import Placement
 from labctl.kernel import cgroups, netns, processes
 from labctl.paths import netns_name
 from labctl.plan import Plan, ServicePlan
-from labctl.runtime import services
+from labctl.runtime import impairments, services
 from labctl.runtime.backend import KernelBackend
 from labctl.runtime.build import Progress, build, destroy, no_interrupt
-from labctl.impair.choose import Placement
 from labctl.runtime.links import impair, live_links, set_link, set_links
 from labctl.runtime.state import LabState, ShapedDirection, changing, created, list_labs, load
 
@@ -90,6 +91,7 @@ class LinkStatus:
     down: bool
     shaping: str                 # its conditions now, both directions
     shaped_by: list[str]         # how each shaped direction is shaped: back end, where
+    counters: list[str]          # what the queue of each shaped direction has seen
 
 
 @dataclass
@@ -123,14 +125,27 @@ def status(lab: str) -> LabStatus:
                     [a for a in addrs.get(intf.index, []) if not a.startswith("fe80")],
                     stats["rx_packets"] if stats else 0, stats["tx_packets"] if stats else 0))
         nodes.append(found)
-    links = [LinkStatus(link.a, link.b, i in state.links_down, link.describe(),
-                        [_shaped_by(d) for d in state.shaped.get(i, [])])
-             for i, link in enumerate(live_links(plan, state))]
-    return LabStatus(lab, state.status, nodes, links, services.status(KernelBackend(), lab, plan, state))
+    return LabStatus(lab, state.status, nodes, link_status(lab, state, plan),
+                     services.status(KernelBackend(), lab, plan, state))
+
+
+def link_status(lab: str, state: LabState | None = None, plan: Plan | None = None) -> list[LinkStatus]:
+    """Each link's state and conditions now, how each direction is shaped and what its queue has seen."""
+    if state is None or plan is None:
+        state, plan = load(lab)
+    emulated = impairments.emulator_counters(lab)
+
+    def counters(d: ShapedDirection) -> str:
+        seen = tc.counters(netns_name(lab, d.node), d.ifname) if d.backend == "kernel" else \
+            emulated.get(f"{d.sender} -> {d.receiver}", "no counters yet")
+        return f"{d.sender} -> {d.receiver}: {seen}"
+    return [LinkStatus(link.a, link.b, i in state.links_down, link.describe(),
+                       [_shaped_by(d) for d in state.shaped.get(i, [])], [counters(d) for d in state.shaped.get(i, [])])
+            for i, link in enumerate(live_links(plan, state))]
 
 
 def _shaped_by(direction: ShapedDirection) -> str:
-    """'r1 -> r2: kernel qdiscs on r1:eth1', 'r1 -> r2: labctl emulator on r1:eth1 (queue 0)'."""
+    """'r1 -> r2: kernel qdiscs on r1:eth1 egress', 'r1 -> r2: labctl emulator on r2:eth0 ingress (NFQUEUE 0)'."""
     return Placement(**direction.model_dump(exclude={"shaping", "queue"})).describe() + \
         (f" (NFQUEUE {direction.queue})" if direction.queue is not None else "")
 

@@ -93,8 +93,8 @@ def set_link(lab: str, a: str, b: str, up: bool) -> int:
     return len(indexes)
 
 
-def impair(lab: str, a: str, b: str, conditions: LinkShaping) -> int:
-    """New conditions for every link between a and b (what is not given: none). Returns how many links changed."""
+def impair(lab: str, a: str, b: str, conditions: LinkShaping) -> list[int]:
+    """New conditions for every link between a and b (what is not given: none). Returns the links' indexes."""
     with changing(lab) as (state, plan):
         links = {}
         for i in links_between(lab, plan, a, b):
@@ -102,7 +102,7 @@ def impair(lab: str, a: str, b: str, conditions: LinkShaping) -> int:
             forward, reverse = conditions.directions(link.ends()[0][0], link.ends()[1][0])
             links[i] = link.model_copy(update={"forward": forward, "reverse": reverse})
         impairments.shape_links(KernelBackend(), lab, plan, state, links, probe())
-    return len(links)
+    return list(links)
 
 
 def live_links(plan: Plan, state: LabState) -> list[LinkPlan]:

@@ -60,6 +60,18 @@ class TrafficRecord:
 
 
 @dataclass
+class LinkRecord:
+    """A link that was shaped during a run: its conditions when the scenario started and how each direction was
+    shaped (which back end, where), then its conditions at the end and what each direction's queue had seen."""
+
+    link: str                                # 'r1:eth1 - r2:eth0'
+    conditions: str
+    shaped_by: list[str] = field(default_factory=list)
+    final_conditions: str = ""
+    counters: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Event:
     """Something that happened to the lab during a run besides the steps: a service that failed."""
 
@@ -81,6 +93,7 @@ class ScenarioResult:
     events: list[Event] = field(default_factory=list)
     error: str | None = None                 # the scenario could not run to the end
     topology_svg: str = ""
+    links: list[LinkRecord] = field(default_factory=list)
 
     @property
     def checks(self) -> list[StepResult]:

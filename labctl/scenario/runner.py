@@ -6,15 +6,18 @@ import logging
 import subprocess
 import time
 from string import Template
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from labctl.errors import InputError, LabctlError
 from labctl.plan import Plan
 from labctl.scenario import timing, traffic
 from labctl.scenario.context import Context
 from labctl.scenario.load import PHASES, LoadedScenario
-from labctl.scenario.model import Event, ScenarioResult, StepResult
+from labctl.scenario.model import Event, LinkRecord, ScenarioResult, StepResult
 from labctl.scenario.steps.base import Step
+
+if TYPE_CHECKING:
+    from labctl.runtime.lab import LinkStatus
 
 log = logging.getLogger(__name__)
 Listener = Callable[[str, StepResult], None]    # ("start" | "end", result so far)
@@ -67,6 +70,11 @@ def _note_failed_services(ctx: Context, result: ScenarioResult) -> None:
     result.events += [Event(ctx.now(), what, log) for what, log in ctx.failed_services()]
 
 
+def _shaped_links(at_start: list[LinkStatus], at_end: list[LinkStatus]) -> list[LinkRecord]:
+    return [LinkRecord(f"{start.a} - {start.b}", start.shaping, start.shaped_by, end.shaping, end.counters)
+            for start, end in zip(at_start, at_end) if start.shaped_by or end.shaped_by]
+
+
 def run_steps(ctx: Context, loaded: LoadedScenario, result: ScenarioResult, listener: Listener) -> None:
     """Setup and steps stop at the first error; the teardown always runs in full."""
     index = 0
@@ -113,10 +121,12 @@ def run_scenario(loaded: LoadedScenario, lab_name: str | None = None, keep: bool
         try:
             result.topology_svg = draw(plan).pipe(format="svg").decode()
             ctx = Context(plan.name, plan)
+            at_start = lab.link_status(plan.name)
             try:
                 run_steps(ctx, loaded, result, listener)
             finally:
                 result.traffic = traffic.stop_all(ctx)
+                result.links = _shaped_links(at_start, lab.link_status(plan.name))
         finally:
             if not lab_name and not keep:
                 try:

@@ -13,8 +13,8 @@ import pytest
 
 from labctl.errors import LabError
 from labctl.paths import STATE_DIR
-from labctl.plan import Shaping
 from labctl.runtime import lab
+from labctl.topology.shaping import LinkShaping
 from tests.integration.conftest import LABCTL, REPO, labctl
 
 DEMO = str(REPO / "topologies" / "demo.yml")
@@ -116,7 +116,7 @@ def test_link_up_keeps_routes_a_user_added_and_the_state_follows_every_change(tm
     try:
         labctl("exec", "t-state", "r1", "--", "ip", "route", "add", "192.0.2.0/24", "via", "10.255.0.1", check=True)
         lab.set_link("t-state", "r1", "r2", up=False)
-        lab.impair("t-state", "h1", "s1", Shaping(rate_bps=5_000_000))
+        lab.impair("t-state", "h1", "s1", LinkShaping(rate="5mbit"))
         lab.stop_node("t-state", "h4")
         # a second labctl process sees what happened
         status = json.loads(labctl("status", "t-state", "--json", check=True).stdout)["t-state"]

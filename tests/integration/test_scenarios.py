@@ -32,6 +32,21 @@ def test_bundled_scenarios_pass_with_reports(tmp_path):
     assert "traffic now goes through r3" in html and "data:image/png;base64," in html and "<svg" in html
 
 
+def test_bufferbloat_suite_shows_queueing_delay_and_its_cures(tmp_path):
+    run = labctl("run", str(SCENARIOS / "bufferbloat"), "--name", "t-bb", "--json", str(tmp_path / "r.json"),
+                 "--html", str(tmp_path / "r.html"), timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = {s["name"]: s for s in json.loads((tmp_path / "r.json").read_text())["scenarios"]}
+    assert set(results) == {"queue-100-vs-20", "aqm", "priority", "bbr-vs-cubic"}
+
+    def p50(scenario: str, step: str) -> float:
+        observed = next(s for s in results[scenario]["steps"] if s["name"].startswith(step))["observed"]
+        return float(re.search(r"p50 ([\d.]+) ms", observed)[1])
+
+    assert p50("queue-100-vs-20", "with a 100-packet queue") > 3 * p50("queue-100-vs-20", "with a 20-packet queue")
+    assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") >= 8
+
+
 def test_wrong_expectation_fails_with_evidence():
     run = labctl("run", str(HERE / "wrong-expectation.yml"), "--name", "t-wrong")
     assert run.returncode == 1

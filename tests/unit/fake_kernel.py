@@ -4,6 +4,8 @@ root, and see what is left."""
 from __future__ import annotations
 
 import itertools
+import json
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,7 @@ class Injected(LabError):
 
 @dataclass
 class Process:
-    namespace: str
+    namespace: str | None
     group: Path | None
     argv: list[str]
     status: Path | None = None
@@ -147,7 +149,7 @@ class FakeKernel:
 
     def spawn(self, namespace: str, group: Path, argv: list[str], log: Path, status: Path) -> int:
         self._call("spawn")
-        if namespace not in self.namespaces:
+        if namespace is not None and namespace not in self.namespaces:      # None: the machine's own
             raise LabError(f"no namespace {namespace}")
         self.groups.add(group)
         pid = next(self._ids)
@@ -162,6 +164,10 @@ class FakeKernel:
         process = self.processes.get(pid)
         if not (process and process.alive and process.group == group):
             return False
+        if sig == signal.SIGHUP and "emulate" in process.argv:     # the link emulator takes its new configuration
+            config = json.loads(Path(process.argv[-1]).read_text())
+            Path(config["ready"]).write_text(f"{config['generation']}\n")
+            return True
         process.alive = False                  # it exits at once, and its supervisor writes the status
         process.status.write_text("0\n")
         return True
@@ -180,6 +186,7 @@ class FakeKernel:
     def lab_objects(self, lab: str) -> dict[str, object]:
         """Everything of `lab` still on the fake machine."""
         left = {"namespaces": [n for n in self.namespaces if n.startswith(f"{lab}.")],
-                "processes": [pid for pid, p in self.processes.items() if p.alive and p.namespace.startswith(f"{lab}.")],
+                "processes": [pid for pid, p in self.processes.items() if p.alive and (
+                    (p.namespace or "").startswith(f"{lab}.") or (p.group and lab in p.group.parts))],
                 "cgroups": [g for g in self.groups if lab in g.parts]}
         return {kind: found for kind, found in left.items() if found}

@@ -10,8 +10,6 @@ import pytest
 
 from labctl import paths
 from labctl.errors import LabError
-from labctl.kernel import cgroups
-from labctl.kernel.probe import Capabilities
 from labctl.plan import Plan
 from labctl.runtime import build, services
 from labctl.runtime.state import created, load
@@ -19,20 +17,6 @@ from labctl.topology import compile_plan, load_topology
 from tests.unit.fake_kernel import FakeKernel, Injected
 
 REPO = Path(__file__).resolve().parents[2]
-CAPS = Capabilities(qdiscs={"netem": False, "tbf": True}, nft_egress=True, cgroup2="/fake")
-
-
-@pytest.fixture
-def machine(tmp_path, monkeypatch) -> Path:
-    """State, /etc/netns and the cgroup2 mount in a temporary folder; the kernel probe answered."""
-    for name in ("STATE_DIR", "ETC_NETNS"):
-        monkeypatch.setattr(paths, name, tmp_path / name.lower())
-    monkeypatch.setattr(cgroups, "mount", lambda: tmp_path / "cgroup")
-    monkeypatch.setattr(build, "probe", lambda: CAPS)
-    monkeypatch.setattr(build.shutil, "which", lambda program: f"/usr/bin/{program}")
-    return tmp_path
-
-
 def demo_plan(tmp_path: Path) -> Plan:
     """The demo lab (with its shaped WAN link) with web servers on h3 and h4."""
     text = (REPO / "topologies" / "demo.yml").read_text()

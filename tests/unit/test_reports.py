@@ -10,7 +10,7 @@ from junitparser.junitparser import Error, Failure
 from junitparser.xunit2 import JUnitXml
 
 from labctl.errors import InputError
-from labctl.scenario.model import Event, ScenarioResult, StepResult, TrafficRecord
+from labctl.scenario.model import Event, LinkRecord, ScenarioResult, StepResult, TrafficRecord
 from labctl.scenario.report import read_json, write_html, write_json, write_junit
 from labctl.scenario.report.html import inline_svg
 from labctl.scenario.report.plots import scenario_plots
@@ -47,7 +47,11 @@ def passing() -> ScenarioResult:
         traffic=[TrafficRecord("ping1", "ping", "h1", "h4", 0.6, 20.0, {"rtt ms": rtt, "outage": [(8.0, 10.5)]},
                                "64 bytes from h4: icmp_seq=1 ttl=62 time=20.1 ms\n"),
                  TrafficRecord("bulk", "iperf3", "h2", "h3", 1.0, 19.0,
-                               {"Mbit/s": [(float(t), 9.5 if not 8 <= t <= 10 else 0.0) for t in range(2, 20)]})])
+                               {"Mbit/s": [(float(t), 9.5 if not 8 <= t <= 10 else 0.0) for t in range(2, 20)]})],
+        links=[LinkRecord("r1:eth1 - r2:eth0", "1.5 Mbit/s, 10 ms, queue 100 packets",
+                          ["r1 -> r2: labctl emulator on r2:eth0 ingress (NFQUEUE 0)"], "1.5 Mbit/s, 10 ms, queue 20 packets",
+                          ["r1 -> r2: labctl emulator: tail-drop FIFO: 900 packets in, 880 out, 20 dropped (0 lost, "
+                           "20 queue full, 0 by AQM), 0 queued (at most 20)"])])
 
 
 def failing() -> ScenarioResult:
@@ -227,6 +231,8 @@ def test_html_shows_steps_svg_and_plots(html_page):
     assert "1 passed</b>" in html_page and "2 failed</b>" in html_page
     assert "5 / 5 points" in html_page and "0 / 5 points" in html_page
     assert "is the web server on h3 listening on port 80?" in html_page
+    assert "<h3>Link conditions</h3>" in html_page and "20 queue full" in html_page
+    assert "labctl emulator on r2:eth0 ingress (NFQUEUE 0)" in html_page
 
 
 def test_html_escapes_evidence_and_names(html_page):

@@ -33,6 +33,7 @@ def faked(monkeypatch):
     done: dict[str, list] = {"up": [], "down": [], "contexts": []}
     monkeypatch.setattr("labctl.runtime.lab.up", lambda plan, *_: done["up"].append(plan.name))
     monkeypatch.setattr("labctl.runtime.lab.down", lambda name: done["down"].append(name))
+    monkeypatch.setattr("labctl.runtime.lab.link_status", lambda lab: [])
 
     def context(lab, plan):
         done["contexts"].append(FakeContext({"sh": sh}, {"ping": ""}))

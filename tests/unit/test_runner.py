@@ -168,6 +168,7 @@ def test_a_lab_that_cannot_be_taken_down_keeps_the_results(monkeypatch, tmp_path
     path = tmp_path / "s.yml"
     path.write_text(f"name: s\ntopology: {REPO / 'topologies' / 'demo.yml'}\nsteps:\n  - wait: 0s\n")
     monkeypatch.setattr("labctl.runtime.lab.up", lambda plan, *_: None)
+    monkeypatch.setattr("labctl.runtime.lab.link_status", lambda lab: [])
     monkeypatch.setattr("labctl.runtime.lab.down", lambda name: (_ for _ in ()).throw(LabError("cgroup busy")))
     monkeypatch.setattr(Context, "failed_services", lambda self: [])
     result = runner.run_scenario(load_scenario(path))

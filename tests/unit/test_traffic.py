@@ -191,3 +191,23 @@ def test_a_ping_flow_that_ended_by_itself():
     ctx.t0 -= 5.0                                  # long after ping ended: the silence since does not count
     assert outage(stream="p", max="1.5s").check(ctx).observed.startswith("longest gap 1.20 s")
     assert traffic.stop_all(ctx)[0].stopped == flow.process.ended
+
+
+def test_flow_rate_averages_the_intervals_after_its_start():
+    ctx = FakeContext(printed={"iperf3": lambda argv: SERVER if "-s" in argv else CLIENT})
+    start(ctx, id="i", type="iperf3", **{"from": "h2", "to": "h3"})
+    wait_until(lambda: len(ctx.flows["i"].intervals) == 3)
+    traffic.stop_all(ctx)
+    rate = ASSERTIONS["flow_rate"].model_validate
+    fast = rate({"stream": "i", "after": "0.6s", "min": "4.88mbit"}).check(ctx)
+    assert fast.ok and fast.observed.startswith("4.88 Mbit/s on average over 2 intervals"), fast.observed
+    assert fast.expected == "iperf3 TCP h2 -> h3 port 5202: at least 4.88 Mbit/s after its first 0.6 s"
+    slow = rate({"stream": "i", "max": "4mbit"}).check(ctx)
+    assert not slow.ok and slow.observed == "4.89 Mbit/s on average over 3 intervals: above 4 Mbit/s"
+    late = rate({"stream": "i", "after": "10s"}).check(ctx)
+    assert not late.ok and late.observed == "no intervals after 10 s yet"
+
+
+def test_flow_rate_needs_an_iperf3_flow():
+    with pytest.raises(RuntimeError, match="flow_rate needs an iperf3 traffic flow with id 'x'; started: none"):
+        ASSERTIONS["flow_rate"].model_validate({"stream": "x"}).check(FakeContext())

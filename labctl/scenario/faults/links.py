@@ -60,5 +60,7 @@ class Impair(_LinkFault, LinkShaping):
                                  f"{' or '.join(self.link)}") for node in self.from_ if node not in self.link]
 
     def inject(self, ctx: Context) -> str:
-        lab.impair(ctx.lab, *self.link, self)
-        return f"link {'-'.join(self.link)} now: {self.describe()}"
+        changed = lab.impair(ctx.lab, *self.link, self)
+        shown = lab.link_status(ctx.lab)
+        shaped_by = [by for i in changed for by in shown[i].shaped_by]
+        return f"link {'-'.join(self.link)} now: {self.describe()}" + (f"; {', '.join(shaped_by)}" if shaped_by else "")

@@ -12,6 +12,9 @@ The document (key names are stable; new keys may be added, none renamed or remov
           "started_at": epoch seconds, "duration": seconds,
           "error": null or why the scenario could not run to the end,
           "topology_svg": SVG markup or "",
+          "links": [{"link", "conditions": at the start, "shaped_by": [how each direction was shaped then],
+                     "final_conditions": at the end, "counters": [what each direction's queue had seen]}]:
+                   the links that were shaped during the run,
           "steps": [{"index", "phase": "setup" | "steps" | "teardown",
                      "kind": "assert" | "fault" | "traffic" | "wait" | "exec" | "config", "name",
                      "status": "passed" | "failed" | "error" | "done",
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import InputError
-from labctl.scenario.model import Event, ScenarioResult, StepResult, TrafficRecord
+from labctl.scenario.model import Event, LinkRecord, ScenarioResult, StepResult, TrafficRecord
 from labctl.scenario.report.summary import check_counts
 
 FORMAT, VERSION = "labctl-scenario-results", 1
@@ -107,5 +110,6 @@ def read_json(path: str | Path) -> list[ScenarioResult]:
         result.steps = [_build(StepResult, s) for s in data.get("steps", [])]
         result.traffic = [_build(TrafficRecord, t) for t in data.get("traffic", [])]
         result.events = [_build(Event, e) for e in data.get("events", [])]
+        result.links = [_build(LinkRecord, link) for link in data.get("links", [])]
         results.append(result)
     return results
