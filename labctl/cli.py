@@ -494,7 +494,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--jitter", help="e.g. 2ms (with a delay)")
     imp.add_argument("--loss", help="random loss, e.g. 1%%")
     imp.add_argument("--queue", help="packets (100) or bytes (64kb)")
-    imp.add_argument("--aqm", help="none, codel, fq_codel or red")
+    imp.add_argument("--aqm", help="none, codel, fq_codel, red or prio")
     imp.add_argument("--from", dest="sender", metavar="NODE", help="only what this end sends (else both directions)")
     imp.add_argument("--clear", action="store_true", help="no conditions at all")
     imp.set_defaults(func=cmd_impair)

@@ -66,12 +66,12 @@ def format_duration(seconds: float) -> str:
     return f"{seconds * 1e3:g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:g} us"
 
 
-def format_rate(bps: float) -> str:
-    """10_000_000 -> '10 Mbit/s'."""
+def format_rate(bps: float, digits: int = 4) -> str:
+    """10_000_000 -> '10 Mbit/s'; measurements with 3 significant digits."""
     for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
         if bps >= scale:
-            return f"{bps / scale:.4g} {unit}"
-    return f"{bps:g} bit/s"
+            return f"{bps / scale:.{digits}g} {unit}"
+    return f"{bps:.{digits}g} bit/s"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]    # seconds

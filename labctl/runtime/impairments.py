@@ -79,7 +79,8 @@ def _sync_emulator(backend: Backend, lab: str, plan: Plan, state: LabState, emul
     for direction in emulated:
         direction.queue = len(per_node[direction.node])
         per_node[direction.node].append(direction)
-    running = EMULATOR in state.lab_services and state.service(None, EMULATOR).pid is not None
+    running = EMULATOR in state.lab_services and backend.running(state.service(None, EMULATOR).pid,
+                                                                 services.group(lab, None, EMULATOR))
     rules = {node: [(d.hook, d.ifname, d.queue, plan.node(node).kind == "switch") for d in per_node.get(node, [])]
              for node in nodes}
     if not emulated:
@@ -92,7 +93,7 @@ def _sync_emulator(backend: Backend, lab: str, plan: Plan, state: LabState, emul
     generation = _write_config(lab, emulated)
     if running:
         _reload(backend, lab, state, generation)
-    else:
+    else:                                   # not yet, or it failed: a fresh one
         emulator = _service(lab)
         state.lab_services[EMULATOR] = emulator
         services.start_level(backend, lab, [(None, emulator)], state)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -140,3 +143,50 @@ def test_bursty_loss(tmp_path):
         bursts = sum(1 for seq in lost if seq - 1 not in lost)
         assert 0.05 < len(lost) / 3000 < 0.13, f"{len(lost)} of 3000 lost; p/(p+r) = 9%"
         assert 3 < len(lost) / bursts < 8, f"mean burst {len(lost) / bursts:.1f} packets; 1/r = 5"
+
+
+def test_impair_traffic_and_status_from_the_command_line(tmp_path):
+    """A user's session: conditions changed on a running lab, measured with `labctl traffic`, seen in `status`,
+    the emulator's crash seen as a failed service, then cleared."""
+    topology = {"name": LAB, "nodes": {"h1": "host", "h2": "host", "r1": "router", "r2": "router"},
+                "links": [["h1", "r1"], ["r1", "r2"], ["r2", "h2"]]}
+    (tmp_path / "lab.yml").write_text(yaml.safe_dump(topology))
+    labctl("up", str(tmp_path / "lab.yml"), "-q", check=True)
+    try:
+        bad = labctl("impair", LAB, "r1", "r2", "--delay", "10")
+        assert bad.returncode == 2 and "--delay" in bad.stderr and "unit" in bad.stderr, bad.stderr
+        stranger = labctl("impair", LAB, "r1", "h2", "--delay", "10ms")
+        assert stranger.returncode == 2 and "no link between 'r1' and 'h2'" in stranger.stderr, stranger.stderr
+
+        done = labctl("impair", LAB, "r1", "r2", "--delay", "15ms", "--from", "r1", check=True)
+        backend = "kernel qdiscs" if not tc.unsupported(Shaping(delay_ms=15), probe()) else "labctl emulator"
+        assert f"r1 -> r2: {backend} on" in done.stdout and "r2 -> r1: no shaping" in done.stdout, done.stdout
+        labctl("traffic", LAB, "ping", "h1", "h2", "--for", "2s", "--interval", "50ms", "--json",
+               str(tmp_path / "ping.json"), check=True)
+        rtts = [v for _, v in json.loads((tmp_path / "ping.json").read_text())["series"]["rtt ms"]]
+        assert len(rtts) >= 30 and 15 <= median(rtts) <= 17, rtts               # one way only: 15 ms added
+        bulk = labctl("traffic", LAB, "iperf3", "h2", "h1", "--for", "2s", check=True)
+        assert re.search(r"iperf3 TCP h2 -> h1 port \d+: [\d.]+ (G|M)bit/s on average", bulk.stdout), bulk.stdout
+
+        link = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["links"][1]
+        assert link["shaping"].startswith("r1 -> r2: 15 ms") and len(link["shaped_by"]) == 1
+        seen = re.search(r"r1 -> r2: .*?(\d+) (packets in|sent)", link["counters"][0])
+        assert seen and int(seen[1]) >= 40, link["counters"]        # the pings and the bulk flow's ACKs
+        if backend == "labctl emulator":
+            services = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["services"]
+            emulator, = [s for s in services if s["name"] == "link-emulator"]
+            os.kill(emulator["pid"], signal.SIGKILL)                 # the lab's own process, by its pid
+            time.sleep(0.2)
+            services = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["services"]
+            assert [s["state"] for s in services if s["name"] == "link-emulator"] == ["failed"], services
+            labctl("impair", LAB, "r1", "r2", "--delay", "15ms", "--from", "r1", check=True)    # starts a new one
+            services = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["services"]
+            assert [s["state"] for s in services if s["name"] == "link-emulator"] == ["running"], services
+            assert 15 <= median(ping_rtts("h1", "h2", 20)) <= 17
+
+        labctl("impair", LAB, "r1", "r2", "--clear", check=True)
+        link = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["links"][1]
+        assert link["shaping"] == "no shaping" and link["shaped_by"] == [] and link["counters"] == []
+        assert median(ping_rtts("h1", "h2", 20)) < 2
+    finally:
+        labctl("down", LAB, check=True)

@@ -12,7 +12,7 @@ from labctl.scenario.context import Context
 from labctl.scenario.flows.iperf3 import IperfFlow
 from labctl.scenario.model import Observation
 from labctl.scenario.steps.assert_ import AssertStep
-from labctl.units import Duration, Rate
+from labctl.units import Duration, Rate, format_rate
 
 
 @ASSERTIONS.register("flow_rate")
@@ -41,7 +41,7 @@ class FlowRate(AssertStep):
         rate = statistics.mean(rates)
         low = self.min_rate is not None and rate * 1e6 < self.min_rate
         high = self.max_rate is not None and rate * 1e6 > self.max_rate
-        observed = (f"{rate:.3g} Mbit/s on average over {len(rates)} intervals"
+        observed = (f"{format_rate(rate * 1e6, 3)} on average over {len(rates)} intervals"
                     + (f": below {self.min_rate / 1e6:g} Mbit/s" if low else
                        f": above {self.max_rate / 1e6:g} Mbit/s" if high else ""))
         return Observation(not (low or high), expected, observed,

@@ -13,7 +13,7 @@ from labctl.scenario.background import Background
 from labctl.scenario.context import Context
 from labctl.scenario.model import Observation
 from labctl.scenario.outputs import iperf_intervals, iperf_options
-from labctl.units import Duration, Rate
+from labctl.units import Duration, Rate, format_rate
 
 
 @ASSERTIONS.register("throughput")
@@ -72,7 +72,7 @@ class Throughput(FromTo):
         text = report.get("server_output_text", "")
         intervals = [(began + at, mbps) for at, mbps, _ in iperf_intervals(text, self.parallel)] or \
             [(began + i["sum"]["end"], i["sum"]["bits_per_second"] / 1e6) for i in report.get("intervals", [])]
-        observed = f"{rate:.3g} Mbit/s received over {received['seconds']:.3g} s"
+        observed = f"{format_rate(received['bits_per_second'], 3)} received over {received['seconds']:.3g} s"
         if self.protocol == "udp":
             udp = end.get("sum", received)
             observed += (f", {udp.get('lost_packets', 0)}/{udp.get('packets', 0)} datagrams lost "

@@ -10,6 +10,7 @@ from labctl.scenario.flows import FLOWS
 from labctl.scenario.flows.base import Flow
 from labctl.scenario.model import Series
 from labctl.scenario.outputs import iperf_intervals, iperf_options
+from labctl.units import format_rate
 
 if TYPE_CHECKING:
     from labctl.scenario.steps.traffic import TrafficStep
@@ -51,7 +52,7 @@ class IperfFlow(Flow):
         if not self.intervals:
             return "no data received"
         rates = [mbps for _, mbps, _ in self.intervals]
-        return f"{statistics.mean(rates):.3g} Mbit/s on average over {len(rates)} intervals"
+        return f"{format_rate(statistics.mean(rates) * 1e6, 3)} on average over {len(rates)} intervals"
 
     def series(self) -> dict[str, Series]:
         found = {"throughput Mbit/s": [(t, mbps) for t, mbps, _ in self.intervals]}
