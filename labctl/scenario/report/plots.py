@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from dataclasses import dataclass
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -89,10 +90,12 @@ def _draw(source: _Source, keys: list[str], ylabel: str, outages: Series,
                 ha="center", va="bottom", fontsize=8, color=OUTAGE_COLOUR)
     if times:
         low, high = min(times), max(times)
-        for n, (at, name) in enumerate(f for f in faults if low <= f[0] <= high):
-            ax.axvline(at, color=FAULT_COLOUR, linestyle="--", linewidth=1.1, label="fault" if n == 0 else None)
-            ax.text(at, 1.01, f" {name}", transform=ax.get_xaxis_transform(), rotation=0, ha="left",
-                    va="bottom", fontsize=8, color=FAULT_COLOUR, clip_on=False)
+        shown = [f for f in faults if low <= f[0] <= high]
+        for n, (at, name) in enumerate(shown, 1):      # several: numbered on the plot, named in the legend
+            label = "fault" if len(shown) == 1 else textwrap.fill(f"{n}: {name}", 30)
+            ax.axvline(at, color=FAULT_COLOUR, linestyle="--", linewidth=1.1, label=label)
+            ax.text(at, 1.01, f" {name}" if len(shown) == 1 else f" {n}", transform=ax.get_xaxis_transform(),
+                    rotation=0, ha="left", va="bottom", fontsize=8, color=FAULT_COLOUR, clip_on=False)
         margin = max((high - low) * 0.02, 0.1)
         ax.set_xlim(low - margin, high + margin)
     ax.set_xlabel("seconds since the scenario started", fontsize=9)
