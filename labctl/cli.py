@@ -268,13 +268,15 @@ def cmd_impair(args: argparse.Namespace) -> int:
                           "or --clear"])
     if given and args.clear:
         raise InputError(["labctl impair: --clear removes every condition; give it alone"])
+    if args.sender not in (None, args.a, args.b):
+        raise InputError([f"--from: '{args.sender}' is not an end of the link; give {args.a} or {args.b}"])
     try:
-        conditions = LinkShaping.model_validate({"from": {args.sender: given}} if args.sender else given)
+        conditions = LinkShaping.model_validate(given)
     except ValidationError as exc:
         raise InputError([f"--{'.'.join(map(str, e['loc'][-1:]))}: {e['msg'].removeprefix('Value error, ')} "
                           f"(got {e['input']!r})" for e in exc.errors()]) from None
     lab.require_root("labctl impair")
-    changed = lab.impair(args.lab, args.a, args.b, conditions)
+    changed = lab.impair(args.lab, args.a, args.b, conditions, only=args.sender)
     shown = lab.link_status(args.lab)
     for link in (shown[i] for i in changed):
         out.print(f"{link.a} - {link.b}: {link.shaping}" + "".join(f"\n  {by}" for by in link.shaped_by),
@@ -495,8 +497,9 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--loss", help="random loss, e.g. 1%%")
     imp.add_argument("--queue", help="packets (100) or bytes (64kb)")
     imp.add_argument("--aqm", help="none, codel, fq_codel, red or prio")
-    imp.add_argument("--from", dest="sender", metavar="NODE", help="only what this end sends (else both directions)")
-    imp.add_argument("--clear", action="store_true", help="no conditions at all")
+    imp.add_argument("--from", dest="sender", metavar="NODE",
+                     help="only what this end sends; the other direction is kept (else: both directions)")
+    imp.add_argument("--clear", action="store_true", help="no conditions at all (with --from: in that direction)")
     imp.set_defaults(func=cmd_impair)
 
     graph = sub.add_parser("graph", help="draw a topology file or running lab")

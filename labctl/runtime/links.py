@@ -93,14 +93,18 @@ def set_link(lab: str, a: str, b: str, up: bool) -> int:
     return len(indexes)
 
 
-def impair(lab: str, a: str, b: str, conditions: LinkShaping) -> list[int]:
-    """New conditions for every link between a and b (what is not given: none). Returns the links' indexes."""
+def impair(lab: str, a: str, b: str, conditions: LinkShaping, only: str | None = None) -> list[int]:
+    """New conditions for every link between a and b (what is not given: none); with `only` (a or b), for what
+    that end sends, the other direction kept as it is. Returns the links' indexes."""
     with changing(lab) as (state, plan):
         links = {}
         for i in links_between(lab, plan, a, b):
-            link = plan.links[i]
-            forward, reverse = conditions.directions(link.ends()[0][0], link.ends()[1][0])
-            links[i] = link.model_copy(update={"forward": forward, "reverse": reverse})
+            link = state.impairments.get(i, plan.links[i])
+            sender = link.ends()[0][0]
+            forward, reverse = conditions.directions(sender, link.ends()[1][0])
+            update = {"forward": forward, "reverse": reverse} if only is None else \
+                {"forward": forward} if only == sender else {"reverse": reverse}
+            links[i] = link.model_copy(update=update)
         impairments.shape_links(KernelBackend(), lab, plan, state, links, probe())
     return list(links)
 

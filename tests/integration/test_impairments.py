@@ -184,6 +184,11 @@ def test_impair_traffic_and_status_from_the_command_line(tmp_path):
             assert [s["state"] for s in services if s["name"] == "link-emulator"] == ["running"], services
             assert 15 <= median(ping_rtts("h1", "h2", 20)) <= 17
 
+        stranger = labctl("impair", LAB, "r1", "r2", "--from", "h1", "--rate", "5mbit")
+        assert stranger.returncode == 2 and "'h1' is not an end of the link" in stranger.stderr, stranger.stderr
+        labctl("impair", LAB, "r1", "r2", "--from", "r2", "--rate", "5mbit", check=True)   # r1's direction kept
+        link = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["links"][1]
+        assert link["shaping"] == "r1 -> r2: 15 ms; r2 -> r1: 5 Mbit/s", link
         labctl("impair", LAB, "r1", "r2", "--clear", check=True)
         link = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["links"][1]
         assert link["shaping"] == "no shaping" and link["shaped_by"] == [] and link["counters"] == []
