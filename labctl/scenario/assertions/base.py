@@ -3,11 +3,12 @@ percentiles their expectations are written with."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field
 
 from labctl.scenario.context import Context
+from labctl.scenario.flows.base import Flow
 from labctl.scenario.steps.assert_ import AssertStep
 
 
@@ -31,6 +32,19 @@ class FromTo(AssertStep):
         target = self.target(ctx)
         other = ctx.node_of(target) if target == self.dst else target
         return f"{self.src} -> {self.dst}" + (f" ({other})" if other and other != self.dst else "")
+
+
+F = TypeVar("F", bound=Flow)
+
+
+def background_flow(ctx: Context, stream: str, kind: type[F], assertion: str) -> F:
+    """The flow `stream` of the scenario, which `assertion` needs to be of this kind."""
+    flow = ctx.flows.get(stream)
+    if not isinstance(flow, kind):
+        raise RuntimeError(f"{assertion} needs a{'n' if kind.kind[0] in 'aeio' else ''} {kind.kind} traffic flow "
+                           f"with id '{stream}'; started: "
+                           f"{', '.join(f'{i} ({f.kind})' for i, f in ctx.flows.items()) or 'none'}")
+    return flow
 
 
 def bounds(low: float | None, high: float | None, unit: str = "") -> list[str]:

@@ -7,7 +7,7 @@ import statistics
 from pydantic import Field
 
 from labctl.scenario.assertions import ASSERTIONS
-from labctl.scenario.assertions.base import bounds
+from labctl.scenario.assertions.base import background_flow, bounds
 from labctl.scenario.context import Context
 from labctl.scenario.flows.iperf3 import IperfFlow
 from labctl.scenario.model import Observation
@@ -30,10 +30,7 @@ class FlowRate(AssertStep):
         return f"of traffic {self.stream}: {self.wanted()}"
 
     def check(self, ctx: Context) -> Observation:
-        flow = ctx.flows.get(self.stream)
-        if not isinstance(flow, IperfFlow):
-            raise RuntimeError(f"flow_rate needs an iperf3 traffic flow with id '{self.stream}'; started: "
-                               f"{', '.join(f'{i} ({f.kind})' for i, f in ctx.flows.items()) or 'none'}")
+        flow = background_flow(ctx, self.stream, IperfFlow, "flow_rate")
         expected = f"{flow.describe()}: {self.wanted()}" + (f" after its first {self.after:g} s" if self.after else "")
         rates = [mbps for t, mbps, _ in flow.intervals if t - flow.started >= self.after]
         if not rates:

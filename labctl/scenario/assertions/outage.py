@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from labctl.scenario.assertions import ASSERTIONS
-from labctl.scenario.assertions.base import bounds
+from labctl.scenario.assertions.base import background_flow, bounds
 from labctl.scenario.context import Context
 from labctl.scenario.flows.ping import PingFlow
 from labctl.scenario.model import Observation
@@ -29,10 +29,7 @@ class Outage(AssertStep):
         return f"of traffic {self.stream}: {' and '.join(bounds(self.min_gap, self.max_gap, ' s'))}"
 
     def check(self, ctx: Context) -> Observation:
-        flow = ctx.flows.get(self.stream)
-        if not isinstance(flow, PingFlow):
-            raise RuntimeError(f"outage needs a ping traffic flow with id '{self.stream}'; started: "
-                               f"{', '.join(f'{i} ({f.kind})' for i, f in ctx.flows.items()) or 'none'}")
+        flow = background_flow(ctx, self.stream, PingFlow, "outage")
         now = ctx.now()
         gaps = flow.gaps(now)
         start, end = max(gaps, key=lambda gap: gap[1] - gap[0])
