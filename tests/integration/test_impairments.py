@@ -195,3 +195,28 @@ def test_impair_traffic_and_status_from_the_command_line(tmp_path):
         assert median(ping_rtts("h1", "h2", 20)) < 2
     finally:
         labctl("down", LAB, check=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_link_to_a_switch_each_direction_on_its_own(tmp_path, backend):
+    """h1 -- s1 -- h2 with the h1-s1 link 10 ms one way and 5 ms the other: the switch's side holds both
+    directions (as bridged packets enter and leave its port), and a round trip takes the sum."""
+    if backend == "kernel" and tc.unsupported(Shaping(delay_ms=10), probe()):
+        pytest.skip("this kernel has no netem (the emulator's test covers it)")
+    topology = {"name": LAB, "impair_backend": backend, "nodes": {"h1": "host", "h2": "host", "s1": "switch"},
+                "links": [{"endpoints": ["h1", "s1"], "delay": "10ms", "from": {"s1": {"delay": "5ms"}}},
+                          ["s1", "h2"]]}
+    (tmp_path / "lab.yml").write_text(yaml.safe_dump(topology))
+    labctl("up", str(tmp_path / "lab.yml"), "-q", check=True)
+    try:
+        link = json.loads(labctl("status", LAB, "--json", check=True).stdout)[LAB]["links"][0]
+        assert link["shaping"] == "h1 -> s1: 10 ms; s1 -> h1: 5 ms", link
+        if backend == "emulator":
+            assert [by.split(": ", 1)[1] for by in link["shaped_by"]] == [
+                "labctl emulator on s1:eth0 ingress (NFQUEUE 0)", "labctl emulator on s1:eth0 egress (NFQUEUE 1)"]
+        there_and_back = median(ping_rtts("h1", "h2", 50))
+        assert abs(there_and_back - 15) <= max(0.05 * 15, 0.5), f"15 ms added, {there_and_back} ms measured"
+        back_and_there = median(ping_rtts("h2", "h1", 50))
+        assert abs(back_and_there - 15) <= max(0.05 * 15, 0.5), f"15 ms added, {back_and_there} ms measured"
+    finally:
+        labctl("down", LAB, check=True)
