@@ -46,3 +46,4 @@ test: setup
 bench: setup
 	@$(PY) bench/bringup.py
 	@$(PY) bench/cli_up.py
+	@$(PY) bench/emulator.py

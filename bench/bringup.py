@@ -5,7 +5,6 @@ for a quick run. What each figure means: bench/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import floor
@@ -33,7 +31,6 @@ LAB = "bench"                   # labctl's namespaces: bench.<node>
 FLOOR_PREFIX = "benchfloor"     # the floor's namespaces: benchfloor.<node>
 TARGET_RATIO = 1.5              # labctl bring-up within 1.5x the floor
 TARGET_TEARDOWN_S = 3.0
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def shape(nodes: int) -> tuple[int, int]:
@@ -324,15 +321,6 @@ def build_report(args: argparse.Namespace, plan: Plan, edges: int, hosts: int, r
     return report
 
 
-def save(report: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=1) + "\n"
-    path = RESULTS / f"bringup-{time.strftime('%Y-%m-%d-%H%M%S')}.json"
-    path.write_text(text)
-    (RESULTS / "latest.json").write_text(text)
-    return path
-
-
 def measure(plan: Plan, repeat: int, skip_mininet: str | None, console: Console,
             results: list[MethodResult]) -> dict[str, list[str]]:
     """Fill `results` (labctl, floor, Mininet); returns whatever had to be cleaned up after the methods."""
@@ -402,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(args, plan, edges, hosts, results, machine, leftovers)
     render(console, report, results)
     if not args.no_save:
-        console.print(f"results: {save(report)} and {RESULTS / 'latest.json'}")
+        console.print(f"results: {observe.save(report, 'bringup', 'latest.json')} and {observe.RESULTS / 'latest.json'}")
     if not all(p.ok for p in results[0].pings):
         console.print("labctl's lab failed its sanity pings", style="red")
         return 1

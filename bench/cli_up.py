@@ -5,7 +5,6 @@ quick look. What the figures mean: bench/README.md."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import observe
 import yaml
-from bringup import RESULTS, campus, shape
+from bringup import campus, shape
 from rich.console import Console
 
 from labctl.paths import NETNS_DIR, STATE_DIR, netns_name
@@ -91,12 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'met' if report['target_met'] else 'MISSED'}); `labctl down`: {report['down_median_s']:.2f} s; "
                   f"pings across the lab: {sum(pings)}/{len(pings)}")
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(report, indent=1) + "\n"
-        path = RESULTS / f"cli-up-{time.strftime('%Y-%m-%d-%H%M%S')}.json"
-        path.write_text(text)
-        (RESULTS / "cli-up-latest.json").write_text(text)
-        console.print(f"results: {path}")
+        console.print(f"results: {observe.save(report, 'cli-up', 'cli-up-latest.json')}")
     return 0 if all(pings) else 1
 
 

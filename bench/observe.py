@@ -3,6 +3,7 @@ kernel has really destroyed a set of network namespaces."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import platform
 import resource
@@ -21,6 +22,18 @@ from labctl.kernel import netns
 
 # what a lab costs the kernel, from /proc/meminfo (kB); positive = consumed
 MEMORY_KEYS = {"available": "MemAvailable", "slab": "Slab", "percpu": "Percpu"}
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save(report: dict, prefix: str, latest: str) -> Path:
+    """The report as results/<prefix>-<date>-<time>.json, and as results/<latest>."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=1) + "\n"
+    path = RESULTS / f"{prefix}-{time.strftime('%Y-%m-%d-%H%M%S')}.json"
+    path.write_text(text)
+    (RESULTS / latest).write_text(text)
+    return path
 
 
 def meminfo() -> dict[str, int]:
