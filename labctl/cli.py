@@ -311,14 +311,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import shutil
-
     from labctl import needs
     from labctl.kernel.probe import probe
     from labctl.runtime.lab import require_root
     require_root("labctl doctor")
     caps = probe()
-    programs = {program: {"path": shutil.which(program), "package": package, "needed by": who}
+    programs = {program: {"path": needs.installed(program), "package": package, "needed by": who}
                 for program, (package, who) in needs.programs().items()}
     if args.json:
         print(json.dumps({"features": caps.features(), "programs": programs, "fallbacks": caps.fallbacks()},

@@ -26,6 +26,11 @@ def service_dir(lab: str, node: str | None, service: str) -> Path:
     return lab_dir(lab) / "nodes" / node / service if node else lab_dir(lab) / service
 
 
+def service_log(lab: str, node: str | None, service: str) -> Path:
+    """A service's log: its output, and what its daemons write there themselves (FRR's `log file`)."""
+    return service_dir(lab, node, service) / "log"
+
+
 def node_file(lab: str, node: str, path: str) -> Path:
     """Where a file the node sees at `path` is kept on the machine: a file under /etc goes to /etc/netns/<ns>/,
     which `ip netns exec` mounts over /etc for the node's processes; any other path is used as it is."""

@@ -38,21 +38,87 @@ class FilePlan(BaseModel):
 
     path: str
     content: str
+    executable: bool = False     # a command: one in a service's bin/ is on the node's PATH (see ServicePlan)
 
 
 class ServicePlan(BaseModel):
     """A daemon on a node: its files, how it runs (in the foreground, its output being its log), when it is
-    healthy and how it stops. Every instance of the services in `after` is healthy before it starts."""
+    healthy and how it stops. Every instance of the services in `after` is healthy before it starts. Commands it
+    puts in its folder's bin/ come first on the node's PATH (`labctl exec`, `shell`, checks): FRR's vtysh wrapper
+    finds the node's own FRR instance."""
 
     name: str
     after: list[str] = []
     ports: dict[str, int] = {}   # what it serves where, by protocol name: {"http": 80}
     files: list[FilePlan] = []
+    user: str | None = None      # the user its daemons drop to: its folder and log are theirs, to write their logs
+    runtime_dirs: list[str] = [] # folders in its own it needs made (its user's) before it starts; removed after it stops
     command: list[str]
     health: list[str]            # a command run in the node: exit 0 means healthy
     ready_timeout_s: float = 10.0
+    stop_command: list[str] = [] # run in the node to stop it the way its package does; else stop_signal is sent
     stop_signal: str = "TERM"
     stop_timeout_s: float = 5.0
+
+
+class OspfInterfacePlan(BaseModel):
+    name: str                    # "eth0", "lo"
+    area: str
+    passive: bool
+    point_to_point: bool
+    cost: int | None = None
+    bfd: bool = False
+
+
+class BgpNeighborPlan(BaseModel):
+    """A BGP session seen from one router: the neighbour's address, AS and what it is to this router."""
+
+    node: str
+    address: str
+    asn: int
+    family: Literal["ipv4", "ipv6"]
+    ibgp: bool
+    source: str | None = None    # update-source: "lo" for sessions between loopbacks
+    multihop: bool = False
+    relationship: Literal["customer", "provider", "peer"] | None = None   # the neighbour is our customer, ...
+    accept: list[str] | None = None      # prefix filter: only these (and nothing else) are accepted
+    prepend: int = 0
+    bfd: bool = False
+
+
+class AnnouncementPlan(BaseModel):
+    prefix: str
+    communities: list[str] = []
+    blackhole: bool = False      # not a connected subnet: a blackhole route lets BGP originate it (an aggregate)
+
+
+class RoutingPlan(BaseModel):
+    """A router's FRR configuration as data: what the frr service's templates render."""
+
+    router_id: str
+    asn: int | None = None
+    ospf: list[OspfInterfacePlan] = []
+    ospf6: list[OspfInterfacePlan] = []
+    neighbors: list[BgpNeighborPlan] = []
+    announce: list[AnnouncementPlan] = []
+    rov: bool = False
+    rpki_cache: str | None = None        # "address port" of the lab's RTR server
+    rpki_refresh_s: float = 1.0
+    bgp_keepalive_s: float = 3.0
+    bgp_hold_s: float = 9.0
+    bgp_connect_retry_s: float = 2.0
+    bgp_mrai_s: float = 0.0
+    ospf_hello_s: float = 1.0
+    ospf_dead_s: float = 4.0
+    ospf_spf_delay_s: float = 0.05
+    bfd_interval_s: float = 0.1
+    bfd_multiplier: int = 3
+
+
+class RoaPlan(BaseModel):
+    prefix: str
+    asn: int
+    max_length: int
 
 
 class NodePlan(BaseModel):
@@ -62,6 +128,7 @@ class NodePlan(BaseModel):
     loopback: list[str] = []     # addresses on lo, e.g. "10.254.0.1/32"
     routes: list[RoutePlan] = []
     sysctls: dict[str, str] = {}
+    routing: RoutingPlan | None = None   # a router running FRR
     services: list[ServicePlan] = []
 
     def interface(self, name: str) -> InterfacePlan:
@@ -185,6 +252,7 @@ class Plan(BaseModel):
     subnets: list[SubnetPlan]
     files: list[FilePlan] = []   # every node gets these (/etc/hosts, /etc/resolv.conf)
     impair_backend: Literal["auto", "kernel", "emulator"] = "auto"
+    roas: list[RoaPlan] = []
 
     def node(self, name: str) -> NodePlan:
         return self.nodes[name]

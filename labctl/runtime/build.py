@@ -17,6 +17,7 @@ from labctl import paths
 from labctl.errors import LabError
 from labctl.kernel import cgroups
 from labctl.kernel.probe import probe
+from labctl.needs import installed
 from labctl.paths import netns_name, node_file
 from labctl.plan import Plan
 from labctl.runtime import impairments, services
@@ -37,7 +38,7 @@ def preflight(plan: Plan, backend: Backend) -> None:
     for node in plan.nodes.values():
         for service in node.services:
             for program, package in SERVICES[service.name].programs.items():
-                if not shutil.which(program):
+                if not installed(program):
                     missing[f"{program} (Debian package {package}) for service {service.name}"].append(node.name)
     problems += [f"{what} on {', '.join(nodes)} is not installed: `make setup` installs it"
                  for what, nodes in missing.items()]

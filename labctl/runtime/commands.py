@@ -1,20 +1,24 @@
 """Running programs inside a lab's nodes (through `ip netns exec`, so the lab's /etc/hosts applies)."""
 from __future__ import annotations
 
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from labctl.kernel import processes
-from labctl.paths import netns_name
+from labctl.paths import netns_name, service_dir
 from labctl.plan import Plan
 from labctl.runtime.state import load
 
 
 def node_argv(lab: str, node: str, argv: list[str], plan: Plan | None = None) -> list[str]:
-    """The argv that runs `argv` inside `node` of `lab`, after checking both exist."""
-    (plan or load(lab)[1]).node_named(node)
-    return ["ip", "netns", "exec", netns_name(lab, node), *argv]
+    """The argv that runs `argv` inside `node` of `lab`, after checking both exist; the commands its services put
+    in their bin/ (FRR's vtysh) come first on its PATH."""
+    found = (plan or load(lab)[1]).node_named(node)
+    bins = [str(service_dir(lab, node, s.name) / "bin") for s in found.services if any(f.executable for f in s.files)]
+    path = ["env", f"PATH={':'.join(bins)}:{os.environ.get('PATH', os.defpath)}"] if bins else []
+    return ["ip", "netns", "exec", netns_name(lab, node), *path, *argv]
 
 
 def run_in(lab: str, node: str, argv: list[str], timeout: float = 30, plan: Plan | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from labctl.errors import LabError
 from labctl.kernel import cgroups
 from labctl.paths import netns_name, node_file, service_dir
+from labctl.paths import service_log as log_path
 from labctl.plan import Plan, ServicePlan
 from labctl.runtime.backend import Backend
 from labctl.runtime.state import LabState, save
@@ -39,10 +41,6 @@ def _namespace(lab: str, node: str | None) -> str | None:
 
 def where(node: str | None) -> str:
     return f"on {node}" if node else "of the lab"
-
-
-def log_path(lab: str, node: str | None, name: str) -> Path:
-    return service_dir(lab, node, name) / "log"
 
 
 def _status_path(lab: str, node: str | None, name: str) -> Path:
@@ -74,7 +72,23 @@ def _write_files(lab: str, node: str | None, service: ServicePlan) -> None:
         path = node_file(lab, node, file.path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         path.write_text(file.content)
-        path.chmod(0o644)
+        path.chmod(0o755 if file.executable else 0o644)
+    log_path(lab, node, service.name).touch()
+    if service.user:                                 # its daemons write their own logs into its folder
+        for path in [folder, *folder.rglob("*")]:
+            shutil.chown(path, service.user, service.user)
+
+
+def _make_runtime_dirs(service: ServicePlan) -> None:
+    for path in map(Path, service.runtime_dirs):
+        path.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if service.user:
+            shutil.chown(path, service.user, service.user)
+
+
+def _remove_runtime_dirs(service: ServicePlan) -> None:
+    for path in service.runtime_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def start(backend: Backend, lab: str, node: str | None, service: ServicePlan, state: LabState) -> None:
@@ -85,6 +99,7 @@ def start(backend: Backend, lab: str, node: str | None, service: ServicePlan, st
     if backend.group_pids(cgroup):
         raise LabError(f"service {service.name} {where(node)} still has processes running; stop it first")
     _status_path(lab, node, service.name).unlink(missing_ok=True)
+    _make_runtime_dirs(service)
     with log_path(lab, node, service.name).open("a") as log:
         log.write(f"--- labctl: starting {service.name} at {time.strftime('%H:%M:%S')}: {' '.join(service.command)}\n")
     entry = state.service(node, service.name)
@@ -145,14 +160,17 @@ def start_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: li
 def stop_level(backend: Backend, lab: str, level: Level, state: LabState) -> None:
     """Ask these services to stop, give each its stop timeout, then kill whatever is left in their cgroups.
     Marked stopped in the state."""
+    with ThreadPoolExecutor(max_workers=8) as pool:      # stop commands wait for their daemons: run them together
+        stopping = list(pool.map(lambda item: _ask_to_stop(backend, lab, *item, state), level))
     asked = {(node, service.name): (state.service(node, service.name).pid, time.monotonic() + service.stop_timeout_s)
-             for node, service in level if _ask_to_stop(backend, lab, node, service, state)}
+             for (node, service), ask in zip(level, stopping) if ask}
     while asked:                             # each gets its own stop timeout, all counted from now
         asked = {key: (pid, deadline) for key, (pid, deadline) in asked.items()
                  if backend.running(pid, group(lab, *key)) and time.monotonic() < deadline}
         time.sleep(0.02 if asked else 0)
     for node, service in level:
         backend.group_kill(group(lab, node, service.name))
+        _remove_runtime_dirs(service)
         entry = state.service(node, service.name)
         entry.stopped, entry.pid = True, None
     save(state)
@@ -167,9 +185,14 @@ def stop_all(backend: Backend, lab: str, plan: Plan, state: LabState, nodes: lis
 
 
 def _ask_to_stop(backend: Backend, lab: str, node: str | None, service: ServicePlan, state: LabState) -> bool:
+    """Its package's stop command, or its stop signal; False if it is not running."""
     pid = state.service(node, service.name).pid
-    sig = getattr(signal, f"SIG{service.stop_signal}")
-    return pid is not None and backend.signal(pid, group(lab, node, service.name), sig)
+    if pid is None or not backend.running(pid, group(lab, node, service.name)):
+        return False
+    if service.stop_command:
+        backend.run(_namespace(lab, node), service.stop_command, timeout=service.stop_timeout_s)
+        return True
+    return backend.signal(pid, group(lab, node, service.name), getattr(signal, f"SIG{service.stop_signal}"))
 
 
 @dataclass

@@ -33,6 +33,7 @@ class Service:
     programs: ClassVar[dict[str, str]] = {}          # command (or absolute path) -> Debian package
     kinds: ClassVar[tuple[NodeKind, ...]] = ("host", "router")
     after: ClassVar[tuple[str, ...]] = ()            # services that are healthy before this one starts
+    implied: ClassVar[str] = ""                      # where labctl runs it itself: never under `services:`
 
     def __init__(self, params: Params, node: NodePlan, plan: Plan):
         self.params, self.node, self.plan = params, node, plan
@@ -46,13 +47,16 @@ class Service:
         return _TEMPLATES.get_template(f"{self.name}/{name}").render(
             service=self, params=self.params, node=self.node, plan=self.plan, **context)
 
-    def file(self, path: str | Path, content: str) -> FilePlan:
+    def file(self, path: str | Path, content: str, executable: bool = False) -> FilePlan:
         """A file the node sees at `path`: under /etc (the node's own) or in the service's folder, nowhere else,
         so that labctl knows what to remove."""
         if not (str(path).startswith("/etc/") or Path(path).is_relative_to(self.dir)):
             raise ValueError(f"service {self.name}: {path} is neither under /etc nor in {self.dir}")
-        return FilePlan(path=str(path), content=content)
+        return FilePlan(path=str(path), content=content, executable=executable)
 
     def plan_of(self, **fields: Any) -> ServicePlan:
         """The ServicePlan of this service, with `after` from the class."""
+        for path in fields.get("runtime_dirs", []):
+            if not Path(path).is_relative_to(self.dir):
+                raise ValueError(f"service {self.name}: runtime folder {path} is not in {self.dir}")
         return ServicePlan(name=self.name, after=list(self.after), **fields)

@@ -9,6 +9,7 @@ from labctl.plan import FIRST_IFINDEX, InterfacePlan, LinkPlan, NodePlan, Plan, 
 from labctl.topology import routing, system
 from labctl.topology.addressing import Network, Pool, lan_prefix, number_ports
 from labctl.topology.loader import Source
+from labctl.topology.protocols import compile_routing
 from labctl.topology.schema import Endpoint, Topology
 
 
@@ -235,17 +236,6 @@ def _in_subnet(address: str, subnet: str) -> bool:
         return False
 
 
-def _gateway(name: str, segments: list[routing.Segment], routers: set[str]) -> RoutePlan | None:
-    """A host's default route: the first router on the first of its segments that has one."""
-    for seg in segments:
-        mine = next((a for a in seg.attachments if a.node == name), None)
-        gateway = next((a for a in seg.attachments if a.node in routers), None)
-        if mine and gateway:
-            return RoutePlan(dst="default", via=gateway.address, dev=mine.dev, metric=routing.COMPUTED_METRIC,
-                             source="gateway")
-    return None
-
-
 def compile_plan(topo: Topology, source: Source | None = None, name: str | None = None) -> Plan:
     """Interfaces, addresses and static routes for every node. Raises InputError on allocation problems."""
     comp = _Compiler(topo, source)
@@ -286,20 +276,21 @@ def compile_plan(topo: Topology, source: Source | None = None, name: str | None 
         for family, address in zip(by_family, addrs):
             by_family[family].append(routing.Segment(address, [routing.Attachment(router, "lo", None)]))
 
+    plan = Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,
+                subnets=subnets, files=system.lab_files(nodes), impair_backend=topo.impair_backend)
+    compile_routing(topo, plan, comp.error)
     routers = [n for n, node in topo.nodes.items() if node.kind == "router"]
     for family, segs in by_family.items():
         for router, routes in routing.compute_routes(routers, segs).items():
-            if topo.nodes[router].auto_routes:
+            if topo.nodes[router].auto_routes and nodes[router].routing is None:
                 nodes[router].routes += routes
         for n, node in topo.nodes.items():
-            if node.kind == "host" and node.auto_routes and (gateway := _gateway(n, segs, set(routers))):
-                nodes[n].routes.append(gateway)
+            if node.kind == "host" and node.auto_routes:
+                nodes[n].routes += routing.host_routes(n, segs, routers)
     for n in topo.nodes:
         nodes[n].routes += comp.user_routes(n, by_family)
     if comp.errors:
         raise InputError(comp.errors)
 
-    plan = Plan(name=name or topo.name, source=source.path if source else None, nodes=nodes, links=links,
-                subnets=subnets, files=system.lab_files(nodes), impair_backend=topo.impair_backend)
     system.render_services(topo, plan)
     return plan

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labctl.plan import NodeKind
+from labctl.topology.routing_schema import LinkRouting, RouterRouting, Routing, Rpki
 from labctl.topology.shaping import LinkShaping
 
 
@@ -29,8 +30,9 @@ class Endpoint(Strict):
         return value
 
 
-class Link(LinkShaping):
-    """A link and its conditions (see shaping.py), applied in each direction unless `from:` says otherwise."""
+class Link(LinkShaping, LinkRouting):
+    """A link, its conditions (see shaping.py), applied in each direction unless `from:` says otherwise, and its
+    routing keys (routing_schema.py)."""
 
     endpoints: list[Endpoint] = Field(min_length=2, max_length=2)
     mtu: int | None = Field(None, ge=576, le=65535)
@@ -59,7 +61,9 @@ class Route(Strict):
     metric: int = Field(200, ge=1, le=65535)
 
 
-class Node(Strict):
+class Node(RouterRouting):
+    """A node; a router's routing keys are in routing_schema.py."""
+
     kind: NodeKind = "host"
     loopback: IPv4Interface | None = None
     subnet: IPv4Network | None = Field(None, description="switches: the LAN's IPv4 subnet")
@@ -108,3 +112,5 @@ class Topology(Strict):
     links: list[Link] = []
     impair_backend: Literal["auto", "kernel", "emulator"] = Field(
         "auto", description="who shapes links: the kernel's qdiscs where they can, else the emulator (auto)")
+    routing: Routing = Routing()
+    rpki: Rpki | None = None

@@ -48,8 +48,11 @@ def lab_files(nodes: dict[str, NodePlan]) -> list[FilePlan]:
 
 
 def render_services(topo: Topology, plan: Plan) -> None:
-    """Fill each node's services from its `services:` (already validated against each service's model)."""
+    """Fill each node's services: those its routing needs (FRR on a router with routing keys, stayrtr on the RPKI
+    validator), then those of its `services:` (already validated against each service's model)."""
     for name, node in topo.nodes.items():
-        for service, params in node.services.items():
+        implied = {"frr": {}} if plan.nodes[name].routing else {}
+        implied |= {"stayrtr": {}} if topo.rpki and topo.rpki.validator == name and plan.roas else {}
+        for service, params in (implied | node.services).items():
             cls = SERVICES[service]
             plan.nodes[name].services.append(cls(cls.Params.model_validate(params), plan.nodes[name], plan).render())

@@ -194,6 +194,9 @@ def _service_errors(source: Source, topo: Topology) -> list[str]:
             loc = ("nodes", name, "services", i if isinstance(written, list) else service)
             if service not in SERVICES:
                 errors.append(source.error(loc, f"unknown service '{service}'; services: {', '.join(sorted(SERVICES))}"))
+            elif SERVICES[service].implied:
+                errors.append(source.error(loc, f"service '{service}' is not listed under services: labctl runs it "
+                                                f"{SERVICES[service].implied}"))
             elif node.kind not in SERVICES[service].kinds:
                 errors.append(source.error(loc, f"service '{service}' runs on a {' or a '.join(SERVICES[service].kinds)}"
                                                 f", not on a {node.kind}"))

@@ -14,7 +14,7 @@ def test_bad_file_exit_2_with_location(tmp_path, capsys):
     bad.write_text("name: t\nnodes:\n  h1: {kind: host, colour: red}\n")
     assert main(["validate", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"{bad}:3: nodes.h1.colour: unknown key 'colour'; valid keys: kind, loopback, subnet, ipv6_subnet, routes, auto_routes, services")
+        f"{bad}:3: nodes.h1.colour: unknown key 'colour'; valid keys: asn, router_id, ospf, announce, rov, bgp, kind, loopback, subnet, ipv6_subnet, routes, auto_routes, services")
 
 
 def test_missing_file(capsys):
