@@ -1,0 +1,46 @@
+"""Talking to a running router's FRR: vtysh commands and their JSON output, the way a student would type them
+(`labctl exec LAB r1 -- vtysh -c ...` runs the same wrapper). Assertions, faults and the looking glass use it."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from labctl.errors import LabError
+from labctl.plan import Plan
+from labctl.runtime.commands import run_in
+
+TIMEOUT = 10.0
+
+
+def require_frr(plan: Plan, node: str) -> None:
+    """A LabError unless `node` is a router of the plan running FRR."""
+    found = plan.node_named(node)
+    if found.routing is None:
+        routers = ", ".join(n.name for n in plan.nodes.values() if n.routing) or "none"
+        raise LabError(f"{node} runs no FRR (routers with routing keys: {routers})")
+
+
+def vtysh(lab: str, node: str, *commands: str, plan: Plan | None = None, timeout: float = TIMEOUT) -> str:
+    """Run vtysh commands (each a `-c`) on the router; its output, or a LabError with vtysh's complaint."""
+    argv = ["vtysh"] + [part for command in commands for part in ("-c", command)]
+    done = run_in(lab, node, argv, timeout=timeout, plan=plan)
+    if done.returncode != 0:
+        raise LabError(f"vtysh on {node} ({'; '.join(commands)}) exits {done.returncode}: "
+                       f"{(done.stdout + done.stderr).strip()[-300:]}")
+    return done.stdout
+
+
+def vtysh_json(lab: str, node: str, command: str, plan: Plan | None = None, timeout: float = TIMEOUT) -> Any:
+    """The parsed output of a vtysh `show ... json` command (`json` is added if missing)."""
+    command = command if command.rstrip().endswith(" json") else f"{command} json"
+    text = vtysh(lab, node, command, plan=plan, timeout=timeout)
+    try:
+        return json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        raise LabError(f"`{command}` on {node} did not answer JSON: {text.strip()[:200]}") from None
+
+
+def configure(lab: str, node: str, lines: list[str], plan: Plan | None = None) -> str:
+    """Apply configuration lines in vtysh's configure mode, as one transaction (`configure terminal`, the lines,
+    `end`)."""
+    return vtysh(lab, node, "configure terminal", *lines, "end", plan=plan)
