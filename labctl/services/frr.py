@@ -5,7 +5,7 @@ of its own, see render()). watchfrr runs in
 the foreground and starts the daemons as the package's scripts do; `frrinit.sh stop` stops them. The daemons log
 into the service's log; `vtysh` in the node (labctl exec, shell, checks) is a wrapper that names the pathspace.
 
-The configuration is one integrated frr.conf, a template per daemon (zebra/staticd, bfdd, ospfd, ospf6d, bgpd)."""
+The configuration is one integrated frr.conf, a template per daemon (zebra and staticd, bfdd, ospfd, ospf6d, bgpd)."""
 from __future__ import annotations
 
 import shlex
