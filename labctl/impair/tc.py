@@ -112,7 +112,8 @@ def _nft_loss(namespace: str, ifname: str, loss: float | None) -> None:
     if loss:
         script += (f"table netdev {table} {{\n chain egress {{\n"
                    f"  type filter hook egress device \"{ifname}\" priority 0;\n"
-                   f"  numgen random mod 1000000 < {int(loss * 10000)} counter drop\n }}\n}}\n")
+                   f"  {'' if loss >= 100 else f'numgen random mod 1000000 < {int(loss * 10000)} '}counter drop\n"
+                   " }\n}\n")
     done = _run(namespace, ["nft", "-f", "-"], script)
     if done.returncode:
         raise LabError(f"{namespace} {ifname}: nft loss rule failed: {done.stderr.strip()}")

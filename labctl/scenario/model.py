@@ -16,6 +16,7 @@ class Observation:
     observed: str
     evidence: str = ""
     series: dict[str, Series] = field(default_factory=dict)   # e.g. {"rtt ms": [...]}, plotted in HTML
+    figure: str = ""                                          # an SVG picture of what was seen (the AS graph)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class StepResult:
     points: float | None = None
     hint: str | None = None
     series: dict[str, Series] = field(default_factory=dict)
+    figure: str = ""                         # SVG, drawn under the step in HTML
 
     @property
     def is_check(self) -> bool:

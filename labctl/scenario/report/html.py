@@ -64,6 +64,7 @@ def _environment() -> Environment:
     env.filters["seconds"] = lambda value: f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
     env.filters["number"] = lambda value: f"{value:g}"
     env.filters["plain"] = plain
+    env.filters["svg"] = inline_svg
     env.filters["lines"] = lambda text: lines(len(text.splitlines()))
     return env
 

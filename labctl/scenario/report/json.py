@@ -20,7 +20,7 @@ The document (key names are stable; new keys may be added, none renamed or remov
                      "status": "passed" | "failed" | "error" | "done",
                      "started": seconds since the scenario started, "duration": seconds,
                      "expected", "observed", "evidence", "attempts", "points": null or number, "hint": null or text,
-                     "series": {key: [[t, value], ...]}}],
+                     "series": {key: [[t, value], ...]}, "figure": SVG markup or ""}],
           "events": [{"time", "what", "evidence"}]: services that failed during the run,
           "traffic": [{"id", "kind", "src", "dst", "started", "stopped": null or seconds,
                        "series": {key: [[t, value], ...]}, "output"}],

@@ -43,5 +43,5 @@ class AssertStep(NamedStep):
         observation, result.attempts = check_until(ctx, self, self.within, self.hold)
         result.status = "passed" if observation.ok else "failed"
         result.expected, result.observed = observation.expected, observation.observed
-        result.evidence, result.series = observation.evidence, observation.series
+        result.evidence, result.series, result.figure = observation.evidence, observation.series, observation.figure
         result.points, result.hint = self.points, self.hint
