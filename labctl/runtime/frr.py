@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from labctl.errors import LabError
-from labctl.plan import Plan
+from labctl.plan import BgpNeighborPlan, Plan
 from labctl.runtime.commands import run_in
 
 TIMEOUT = 10.0
@@ -44,3 +44,13 @@ def configure(lab: str, node: str, lines: list[str], plan: Plan | None = None) -
     """Apply configuration lines in vtysh's configure mode, as one transaction (`configure terminal`, the lines,
     `end`)."""
     return vtysh(lab, node, "configure terminal", *lines, "end", plan=plan)
+
+
+def sessions_with(plan: Plan, node: str, neighbor: str) -> list[BgpNeighborPlan]:
+    """The router's BGP sessions to `neighbor` (one per address family), or a LabError naming its neighbours."""
+    require_frr(plan, node)
+    found = [n for n in plan.node(node).routing.neighbors if n.node == neighbor]
+    if not found:
+        known = ", ".join(dict.fromkeys(n.node for n in plan.node(node).routing.neighbors)) or "none"
+        raise LabError(f"{node} has no BGP session with '{neighbor}'; its neighbours: {known}")
+    return found

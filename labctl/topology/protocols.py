@@ -23,6 +23,7 @@ class _Protocols:
         self.routers = [n for n, node in topo.nodes.items() if node.kind == "router"]
         self.asn = {n: topo.nodes[n].asn for n in self.routers if topo.nodes[n].asn}
         self.ospf = {n: self.ospf_of(n) for n in self.routers}
+        self.cone_filters: list[tuple[str, str, str]] = []     # (router, neighbour, family)
 
     def ospf_of(self, name: str):
         """The router's OSPF settings: its own, or the default IGP of an AS with several routers."""
@@ -146,27 +147,7 @@ class _Protocols:
         return any(n.kind == "host" and any(getattr(i, family) and ip_interface(getattr(i, family)).network == subnet
                                              for i in n.interfaces) for n in self.plan.nodes.values())
 
-    def cones(self) -> dict[int, set[str]]:
-        """Each AS's customer cone: what it and its customers (theirs too) announce."""
-        own: dict[int, set[str]] = {}
-        for router, asn in self.asn.items():
-            own.setdefault(asn, set()).update(a.prefix for a in self.announcements(router))
-        customers: dict[int, set[int]] = {asn: set() for asn in own}
-        for link in self.topo.links:
-            a, b = (e.node for e in link.endpoints)
-            if link.relationship in ("provider", "customer") and a in self.asn and b in self.asn:
-                provider, customer = (a, b) if link.relationship == "provider" else (b, a)
-                customers[self.asn[provider]].add(self.asn[customer])
-
-        def cone(asn: int, seen: set[int]) -> set[str]:
-            seen.add(asn)
-            found = set(own[asn])
-            for c in customers[asn] - seen:
-                found |= cone(c, seen)
-            return found
-        return {asn: cone(asn, set()) for asn in own}
-
-    def neighbors(self, name: str, cones: dict[int, set[str]]) -> list[BgpNeighborPlan]:
+    def neighbors(self, name: str) -> list[BgpNeighborPlan]:
         found: list[BgpNeighborPlan] = []
         mine = self.asn[name]
         for intf in self.plan.nodes[name].interfaces:
@@ -184,7 +165,9 @@ class _Protocols:
                     accept = None
                     if link.prefix_filter and role in ("customer", "peer"):
                         accept = [str(p) for p in link.prefix_filter] if isinstance(link.prefix_filter, list) \
-                            else sorted(p for p in cones[self.asn[other]] if (":" in p) == (family == "ipv6"))
+                            else []
+                    if link.prefix_filter is True and accept is not None:
+                        self.cone_filters.append((name, other, family))   # filled once announcements are known
                     found.append(BgpNeighborPlan(
                         node=other, address=self.address_on(other, getattr(intf, family), family), asn=self.asn[other],
                         family=family, ibgp=False, relationship=role, accept=accept,
@@ -201,7 +184,7 @@ class _Protocols:
                                                  ibgp=ibgp, source="lo", multihop=not ibgp))
         return found
 
-    def router_plan(self, name: str, cones: dict[int, set[str]]) -> RoutingPlan | None:
+    def router_plan(self, name: str) -> RoutingPlan | None:
         node = self.topo.nodes[name]
         if name not in self.asn and not self.ospf[name]:
             return None
@@ -211,7 +194,7 @@ class _Protocols:
             router_id=str(node.router_id or self.loopback(name, "ipv4")), asn=self.asn.get(name),
             ospf=self.ospf_interfaces(name, "ipv4") if self.ospf[name] else [],
             ospf6=self.ospf_interfaces(name, "ipv6") if self.ospf[name] else [],
-            neighbors=self.neighbors(name, cones) if name in self.asn else [],
+            neighbors=self.neighbors(name) if name in self.asn else [],
             announce=self.announcements(name) if name in self.asn else [], rov=node.rov,
             rpki_cache=f"{self.plan.nodes[rpki.validator].addresses()[0]} {rpki.port}"
             if rpki and name in self.asn and rpki.validator in self.plan.nodes else None,
@@ -250,7 +233,31 @@ def compile_routing(topo: Topology, plan: Plan, error: Callable[[tuple, str], No
     for i, link in enumerate(topo.links):
         protocols.check_link(i, link)
     plan.roas = protocols.roas()
-    cones = protocols.cones()
     for name in protocols.routers:
-        plan.nodes[name].routing = protocols.router_plan(name, cones)
+        plan.nodes[name].routing = protocols.router_plan(name)
+    cones = customer_cones(plan)
+    for router, other, family in protocols.cone_filters:
+        for n in plan.nodes[router].routing.neighbors:
+            if n.node == other and n.family == family:
+                n.accept = sorted(p for p in cones[n.asn] if (":" in p) == (family == "ipv6"))
+
+
+def customer_cones(plan: Plan) -> dict[int, set[str]]:
+    """Each AS's customer cone: the prefixes it and its customers (and theirs) originate, from the plan's
+    announcements and relationships; what a prefix filter on a customer or peer accepts."""
+    own: dict[int, set[str]] = {}
+    customers: dict[int, set[int]] = {}
+    for node in plan.nodes.values():
+        if node.routing and node.routing.asn:
+            own.setdefault(node.routing.asn, set()).update(a.prefix for a in node.routing.announce)
+            customers.setdefault(node.routing.asn, set()).update(
+                n.asn for n in node.routing.neighbors if n.relationship == "customer")
+
+    def cone(asn: int, seen: set[int]) -> set[str]:
+        seen.add(asn)
+        found = set(own[asn])
+        for customer in customers[asn] - seen:
+            found |= cone(customer, seen)
+        return found
+    return {asn: cone(asn, set()) for asn in own}
 
