@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labctl.units import Duration
 
-ASN_MAX = 4294967294                # RFC 6793; 0 and 4294967295 are reserved
+
+
+def _asn(value: int) -> int:
+    if not 1 <= value <= 4294967294:
+        raise ValueError("an AS number is 1 to 4294967294 (0 and 4294967295 are reserved)")
+    return value
+
+
+AsNumber = Annotated[int, AfterValidator(_asn)]
 Prefix = IPv4Network | IPv6Network
 Relationship = Literal["provider", "customer", "peer"]
 COMMUNITY = r"^\d{1,5}:\d{1,5}$|^(no-export|no-advertise|blackhole|graceful-shutdown)$"
@@ -49,7 +57,7 @@ class Announcement(_Strict):
     @classmethod
     def _communities(cls, value: list[str]) -> list[str]:
         for community in value:
-            if not re.match(COMMUNITY, community):
+            if not re.match(COMMUNITY, community) or ":" in community and max(map(int, community.split(":"))) > 65535:
                 raise ValueError(f"'{community}' is not a community: write ASN:VALUE (each 0-65535), or no-export, "
                                  "no-advertise, blackhole, graceful-shutdown")
         return value
@@ -70,7 +78,7 @@ class Bgp(_Strict):
 class RouterRouting(_Strict):
     """The routing keys of a node (routers only; checked in protocols.py)."""
 
-    asn: int | None = Field(None, ge=1, le=ASN_MAX)
+    asn: AsNumber | None = None
     router_id: IPv4Address | None = Field(None, description="default: the router's IPv4 loopback")
     ospf: Ospf | None = None
     announce: list[Announcement] = Field([], description="prefixes originated in BGP besides the router's loopback "
@@ -129,7 +137,7 @@ class Roa(_Strict):
     """A Route Origin Authorisation: `asn` may originate `prefix` and its more specifics up to `max_length`."""
 
     prefix: Prefix
-    asn: int = Field(ge=1, le=ASN_MAX)
+    asn: AsNumber
     max_length: int | None = Field(None, ge=0, le=128)
 
 
