@@ -284,10 +284,63 @@ def cmd_impair(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bgp(args: argparse.Namespace) -> int:
+    from labctl.runtime import lookingglass
+    from labctl.runtime.lab import require_root
+    from labctl.runtime.state import load
+    prefix = _prefix(args.prefix, "bgp") if args.prefix else None
+    require_root("labctl bgp")
+    views = lookingglass.look(args.lab, load(args.lab)[1], prefix)
+    if args.json:
+        print(json.dumps({v.node: v.model_dump(exclude={"node"}) for v in views}, indent=1))
+    else:
+        out.print(lookingglass.render(args.lab, views, prefix))
+    return 0
+
+
+def _prefix(text: str, command: str):
+    """The prefix given on the command line, or an InputError saying what would be one."""
+    from ipaddress import ip_network
+    try:
+        return ip_network(text)
+    except ValueError:
+        try:
+            hint = f": the prefix is {ip_network(text, strict=False)}"
+        except ValueError:
+            hint = "; give one like 10.0.1.0/24 or 2001:db8::/64"
+        raise InputError([f"labctl {command}: '{text}' is not a prefix{hint}"]) from None
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from labctl.graph import render
-    path = render(*_plan_of(args.target), args.output)
+    from labctl.runtime.state import list_labs
+    plan, down = _plan_of(args.target)
+    origins = None
+    if args.prefix:
+        from labctl.runtime import lookingglass
+        from labctl.runtime.lab import require_root
+        prefix = _prefix(args.prefix, "graph")
+        if args.target not in list_labs():
+            raise InputError([f"labctl graph --prefix: '{args.target}' is no running lab; who follows which origin "
+                              "is a question for a running lab"])
+        require_root("labctl graph --prefix")
+        origins = {v.node: v.paths[0].origin if v.paths else None for v in lookingglass.look(args.target, plan, prefix)}
+    path = render(plan, down, args.output, as_level=args.as_level or bool(args.prefix), origins=origins,
+                  prefix=args.prefix)
     out.print(f"wrote {path}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    plan, _ = _plan_of(args.target)
+    node = plan.node_named(args.node)
+    services = [node.service_named(args.service)] if args.service else node.services
+    files = [f for s in services for f in s.files if not f.executable]
+    if not files:
+        raise InputError([f"{args.node} has no generated configuration (it runs no service that has one)"])
+    for file in files:
+        out.print(f"[dim]# {file.path}[/]", highlight=False)
+        out.print(file.content, markup=False, highlight=False, end="")
     return 0
 
 
@@ -435,6 +488,12 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
+    conf = sub.add_parser("config", help="the configuration labctl generated for a node's services (FRR's frr.conf)")
+    conf.add_argument("target", metavar="FILE|LAB")
+    conf.add_argument("node")
+    conf.add_argument("service", nargs="?", help="one service (default: all the node's services)")
+    conf.set_defaults(func=cmd_config)
+
     logs = sub.add_parser("logs", help="a node's service logs: labctl logs LAB NODE [SERVICE] [-f]")
     logs.add_argument("lab")
     logs.add_argument("node")
@@ -500,9 +559,18 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--clear", action="store_true", help="no conditions at all (with --from: in that direction)")
     imp.set_defaults(func=cmd_impair)
 
+    bgp = sub.add_parser("bgp", help="looking glass: every BGP router's best path to a prefix, or to all of them")
+    bgp.add_argument("lab")
+    bgp.add_argument("prefix", nargs="?", help="e.g. 10.0.1.0/24 (default: every prefix, one column per router)")
+    bgp.add_argument("--json", action="store_true")
+    bgp.set_defaults(func=cmd_bgp)
+
     graph = sub.add_parser("graph", help="draw a topology file or running lab")
     graph.add_argument("target", metavar="FILE|LAB")
     graph.add_argument("-o", "--output", required=True, help="out.svg, out.png, out.pdf or out.dot")
+    graph.add_argument("--as-level", action="store_true", help="the ASes and their relationships, not the nodes")
+    graph.add_argument("--prefix", help="a running lab's AS graph, each AS coloured by the origin AS its best "
+                                        "path to this prefix leads to (who follows a hijacker)")
     graph.set_defaults(func=cmd_graph)
 
     val = sub.add_parser("validate", help="check a topology or scenario file without building or running it")

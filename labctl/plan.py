@@ -1,6 +1,7 @@
 """The compiled plan: plain, serialisable data that the runtime builds. No kernel calls here."""
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_interface
 from typing import Literal
 
 from pydantic import BaseModel
@@ -84,6 +85,7 @@ class BgpNeighborPlan(BaseModel):
     accept: list[str] | None = None      # prefix filter: only these (and nothing else) are accepted
     prepend: int = 0
     bfd: bool = False
+    remote_as: int | None = None         # configured instead of asn: the topology misconfigures the session
 
 
 class AnnouncementPlan(BaseModel):
@@ -143,6 +145,12 @@ class NodePlan(BaseModel):
             running = ", ".join(s.name for s in self.services) or "none"
             raise LabError(f"{self.name} runs no service '{name}' (its services: {running})")
         return found
+
+    def networks(self) -> list[tuple[str, IPv4Network | IPv6Network]]:
+        """(interface, subnet) for each of its addresses, loopbacks ("lo") first: what it is connected to."""
+        found = [("lo", a) for a in self.loopback]
+        found += [(i.name, a) for i in self.interfaces for a in (i.ipv4, i.ipv6) if a]
+        return [(name, ip_interface(a).network) for name, a in found]
 
     def addresses(self) -> list[str]:
         """Every address of the node without prefix length, loopbacks first."""
@@ -262,6 +270,10 @@ class Plan(BaseModel):
         if name not in self.nodes:
             raise LabError(f"lab '{self.name}' has no node '{name}'; nodes: {', '.join(self.nodes)}")
         return self.nodes[name]
+
+    def owners(self) -> dict[str, str]:
+        """Which node owns each address of the lab (without prefix length)."""
+        return {a: n.name for n in self.nodes.values() for a in n.addresses()}
 
     def links_between(self, a: str, b: str) -> list[int]:
         """Indexes of the links between nodes a and b."""

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from labctl.errors import LabError
-from labctl.plan import BgpNeighborPlan, Plan
+from labctl.plan import BgpNeighborPlan, Plan, RoutingPlan
 from labctl.runtime.commands import run_in
 
 TIMEOUT = 10.0
@@ -20,6 +20,19 @@ def require_frr(plan: Plan, node: str) -> None:
         raise LabError(f"{node} runs no FRR (routers with routing keys: {routers})")
 
 
+def bgp_speakers(plan: Plan) -> list[str]:
+    """The routers that run BGP (those with an asn)."""
+    return [n.name for n in plan.nodes.values() if n.routing and n.routing.asn]
+
+
+def require_bgp(plan: Plan, node: str) -> RoutingPlan:
+    """The router's routing plan, or a LabError unless `node` runs BGP."""
+    routing = plan.node_named(node).routing
+    if routing is None or routing.asn is None:
+        raise LabError(f"{node} runs no BGP (routers with an asn: {', '.join(bgp_speakers(plan)) or 'none'})")
+    return routing
+
+
 def vtysh(lab: str, node: str, *commands: str, plan: Plan | None = None, timeout: float = TIMEOUT) -> str:
     """Run vtysh commands (each a `-c`) on the router; its output, or a LabError with vtysh's complaint."""
     argv = ["vtysh"] + [part for command in commands for part in ("-c", command)]
@@ -31,8 +44,8 @@ def vtysh(lab: str, node: str, *commands: str, plan: Plan | None = None, timeout
 
 
 def vtysh_json(lab: str, node: str, command: str, plan: Plan | None = None, timeout: float = TIMEOUT) -> Any:
-    """The parsed output of a vtysh `show ... json` command (`json` is added if missing)."""
-    command = command if command.rstrip().endswith(" json") else f"{command} json"
+    """The parsed output of a vtysh `show ... json` command (`json` is added if missing; `json detail` is kept)."""
+    command = command if "json" in command.split() else f"{command} json"
     text = vtysh(lab, node, command, plan=plan, timeout=timeout)
     try:
         return json.loads(text) if text.strip() else {}

@@ -24,7 +24,7 @@ class Context:
         self.t0 = time.monotonic()
         self.variables: dict[str, str] = {"lab": lab}        # exec steps add theirs (capture)
         self.flows: dict[str, "Flow"] = {}
-        self._owners = {a: n.name for n in plan.nodes.values() for a in n.addresses()}
+        self._owners = plan.owners()
         self._noticed: set[tuple] = set()
 
     def now(self) -> float:

@@ -125,9 +125,7 @@ class _Protocols:
 
     def announcements(self, name: str) -> list[AnnouncementPlan]:
         node, plan_node = self.topo.nodes[name], self.plan.nodes[name]
-        connected = {ip_interface(a).network for a in plan_node.loopback}
-        connected |= {ip_interface(getattr(i, f)).network for i in plan_node.interfaces for f in ("ipv4", "ipv6")
-                      if getattr(i, f)}
+        connected = {network for _, network in plan_node.networks()}
         found = []
         for router in [r for r, asn in self.asn.items() if asn == self.asn[name]]:
             found += [str(ip_interface(a).network) for a in self.plan.nodes[router].loopback]
@@ -182,6 +180,8 @@ class _Protocols:
                 if address and self.loopback(name, family):
                     found.append(BgpNeighborPlan(node=other, address=address, asn=self.asn[other], family=family,
                                                  ibgp=ibgp, source="lo", multihop=not ibgp))
+        for session in (s for s in found if s.node in explicit):
+            session.remote_as = explicit[session.node].remote_as
         return found
 
     def router_plan(self, name: str) -> RoutingPlan | None:

@@ -11,11 +11,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from labctl.units import Duration
 
+ASN_MAX = 4294967294                # RFC 6793; 0 and 4294967295 are reserved
 
 
 def _asn(value: int) -> int:
-    if not 1 <= value <= 4294967294:
-        raise ValueError("an AS number is 1 to 4294967294 (0 and 4294967295 are reserved)")
+    if not 1 <= value <= ASN_MAX:
+        raise ValueError(f"an AS number is 1 to {ASN_MAX} (0 and 4294967295 are reserved)")
     return value
 
 
@@ -68,6 +69,8 @@ class Neighbor(_Strict):
 
     node: str
     multihop: bool = Field(False, description="eBGP between loopbacks, not over a shared link")
+    remote_as: AsNumber | None = Field(None, description="the AS this router's sessions with it expect, instead of "
+                                                         "its asn: misconfigured (an exercise can start broken this way)")
 
 
 class Bgp(_Strict):

@@ -55,7 +55,9 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
 _IP_EXAMPLES = {"ip_v4_network": ("an IPv4 network", "10.0.0.0/24"),
                 "ip_v6_network": ("an IPv6 network", "2001:db8::/64"),
                 "ip_v4_interface": ("an IPv4 address", "10.0.0.1/24"),
-                "ip_v6_interface": ("an IPv6 address", "2001:db8::1/64")}
+                "ip_v6_interface": ("an IPv6 address", "2001:db8::1/64"),
+                "ip_v4_address": ("an IPv4 address", "10.0.0.1"),
+                "ip_v6_address": ("an IPv6 address", "2001:db8::1")}
 
 
 def _ip_message(err_type: str, value: Any) -> str:
@@ -70,7 +72,8 @@ def _ip_message(err_type: str, value: Any) -> str:
                 return f"{value} is an address, not a network: the network is {network} (host bits are zero)"
             except ValueError:
                 pass
-    return f"expected {what} with prefix length, e.g. {example} (got {value!r})"
+    length = " with prefix length" if "/" in example else ""
+    return f"expected {what}{length}, e.g. {example} (got {value!r})"
 
 
 _SHORTHAND = {"Node": " or a kind (host, router, switch)", "Endpoint": " or 'node' or 'node:interface'",

@@ -22,12 +22,20 @@ def test_bundled_scenarios_pass_with_reports(tmp_path):
                  "--html", str(tmp_path / "r.html"), timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     suites = ET.parse(tmp_path / "r.xml").getroot()
-    assert {s.get("name") for s in suites.iter("testsuite")} == {"demo-smoke", "static-failover"}
+    assert {s.get("name") for s in suites.iter("testsuite")} == {"demo-smoke", "static-failover",
+                                                                  "ospf-bfd-vs-timers", "bgp-dual-homed"}
     assert not list(suites.iter("failure")) and not list(suites.iter("error"))
-    results = json.loads((tmp_path / "r.json").read_text())
-    failover = next(s for s in results["scenarios"] if s["name"] == "static-failover")
-    outage = next(s for s in failover["steps"] if s["name"] == "failover cost at most 2 s of pings")
+    results = {s["name"]: s for s in json.loads((tmp_path / "r.json").read_text())["scenarios"]}
+    outage = next(s for s in results["static-failover"]["steps"] if s["name"] == "failover cost at most 2 s of pings")
     assert outage["status"] == "passed" and "longest gap" in outage["observed"]
+
+    def longest_gap(scenario: str, traffic: str) -> float:
+        stopped = next(s for s in results[scenario]["steps"] if s["name"] == f"traffic stop {traffic}")
+        return float(re.search(r"longest gap ([\d.]+) s", stopped["observed"])[1])
+
+    # the same silent failure, detected by BFD, then by OSPF's dead interval alone
+    assert longest_gap("ospf-bfd-vs-timers", "with-bfd") < 1 < 2 < longest_gap("ospf-bfd-vs-timers", "timers-only")
+    assert longest_gap("bgp-dual-homed", "probe") < 1.5
     html = (tmp_path / "r.html").read_text()
     assert "traffic now goes through r3" in html and "data:image/png;base64," in html and "<svg" in html
 
@@ -70,22 +78,34 @@ def test_bad_scenario_exit_2_before_anything_runs(tmp_path):
     assert not (STATE_DIR / "t-bad").exists()
 
 
-def test_exercise_grading_before_and_after_the_fix():
-    labctl("up", str(SCENARIOS / "exercises" / "broken-route.yml"), "--name", "t-student", check=True)
+def grade_before_and_after(topology: str, exercise: str, lab: str, failing: int, fix: list[str]) -> None:
+    """A student's lab of the exercise, graded broken (2/10, `failing` checks failed, each with its hint), then
+    after `fix` (`labctl exec LAB` arguments): 10/10."""
+    labctl("up", str(SCENARIOS / "exercises" / topology), "--name", lab, check=True)
     try:
-        exercise = str(SCENARIOS / "exercises" / "missing-route.yml")
-        before = labctl("check", exercise, "--lab", "t-student", "--json")
+        exercise = str(SCENARIOS / "exercises" / exercise)
+        before = labctl("check", exercise, "--lab", lab, "--json")
         assert before.returncode == 1
         score = json.loads(before.stdout)
         assert (score["score"], score["max"]) == (2, 10)
         failed = [c for c in score["checks"] if c["status"] != "passed"]
-        assert all(c["hint"] for c in failed) and len(failed) == 3
-        labctl("exec", "t-student", "r2", "--", "ip", "route", "add", "192.168.1.0/24", "via", "10.0.12.1",
-               check=True)
-        after = labctl("check", exercise, "--lab", "t-student")
+        assert all(c["hint"] for c in failed) and len(failed) == failing
+        labctl("exec", lab, *fix, check=True)
+        after = labctl("check", exercise, "--lab", lab)
         assert after.returncode == 0 and "score: 10/10" in after.stdout
     finally:
-        labctl("down", "t-student", check=True)
+        labctl("down", lab, check=True)
+
+
+def test_exercise_grading_before_and_after_the_fix():
+    grade_before_and_after("broken-route.yml", "missing-route.yml", "t-student", 3,
+                           ["r2", "--", "ip", "route", "add", "192.168.1.0/24", "via", "10.0.12.1"])
+
+
+def test_bgp_exercise_grading_before_and_after_the_fix_in_vtysh():
+    grade_before_and_after("broken-bgp.yml", "bgp-session.yml", "bf-student", 4,
+                           ["r2", "--", "vtysh", "-c", "configure terminal", "-c", "router bgp 65002",
+                            "-c", "neighbor 10.255.0.3 remote-as 65003"])
 
 
 def test_keep_leaves_the_lab_up_and_lab_reuses_it():

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
+from labctl.plan import Plan
 from labctl.scenario.context import Context
 from labctl.topology import compile_plan, load_topology
 
@@ -15,13 +16,13 @@ Printed = str | Callable[[list[str]], str]
 
 
 class FakeContext(Context):
-    """The demo lab, faked: `run` answers from `answers` (by program name); `popen` starts a real `sleep`
-    that first prints `printed[program]` (or exits after printing, for programs in `exits`), so that stopping
+    """The demo lab (or another plan), faked: `run` answers from `answers` (by program name); `popen` starts a real
+    `sleep` that first prints `printed[program]` (or exits after printing, for programs in `exits`), so that stopping
     it by pid is real too."""
 
     def __init__(self, answers: dict[str, Answer] | None = None, printed: dict[str, Printed] | None = None,
-                 exits: set[str] = frozenset()):
-        super().__init__("demo", PLAN)
+                 exits: set[str] = frozenset(), plan: Plan = PLAN):
+        super().__init__(plan.name, plan)
         self.answers, self.printed, self.exits = answers or {}, printed or {}, exits
         self.ran: list[tuple[str, list[str]]] = []
         self.started: list[tuple[str, list[str], subprocess.Popen]] = []

@@ -252,13 +252,21 @@ def test_titles_read_well(tmp_path, step, title):
 
 
 BUNDLED = ["scenarios/smoke/demo-smoke.yml", "scenarios/failover/static-failover.yml",
-           "scenarios/exercises/missing-route.yml"]
+           "scenarios/failover/ospf-bfd-vs-timers.yml", "scenarios/failover/bgp-dual-homed.yml",
+           "scenarios/exercises/bgp-session.yml", "scenarios/exercises/missing-route.yml"]
 
 
 def test_suites_are_the_yaml_files_with_steps(monkeypatch):
     monkeypatch.chdir(REPO)        # topology files beside the scenarios (two-paths.yml, broken-route.yml) are skipped
     assert sorted(map(str, scenario_files(["scenarios/smoke", "scenarios/failover", "scenarios/exercises"]))) == \
         sorted(BUNDLED)
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in scenario_files(
+    [str(folder) for folder in (REPO / "scenarios").iterdir() if folder.is_dir()])))
+def test_every_bundled_scenario_loads(monkeypatch, path):
+    monkeypatch.chdir(REPO)
+    assert all(step.title() for step in load_scenario(path).phases["steps"])
 
 
 @pytest.mark.parametrize("path, topology, lab", [

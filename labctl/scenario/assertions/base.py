@@ -1,14 +1,18 @@
-"""What the assertion families share: the from/to keys of an assertion between two nodes, and the bounds and
-percentiles their expectations are written with."""
+"""What the assertion families share: the from/to keys of an assertion between two nodes, reading a command's JSON
+answer on a node, and the bounds and percentiles expectations are written with."""
 from __future__ import annotations
 
+import json
 import math
-from typing import Literal, TypeVar
+import shlex
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
+from labctl.plan import Plan
 from labctl.scenario.context import Context
 from labctl.scenario.flows.base import Flow
+from labctl.scenario.model import Observation
 from labctl.scenario.steps.assert_ import AssertStep
 
 
@@ -32,6 +36,43 @@ class FromTo(AssertStep):
         target = self.target(ctx)
         other = ctx.node_of(target) if target == self.dst else target
         return f"{self.src} -> {self.dst}" + (f" ({other})" if other and other != self.dst else "")
+
+
+class JsonCheck(AssertStep):
+    """An assertion that reads what a command on `node` answers in JSON (FRR's `vtysh -c 'show ... json'`,
+    `ip -j route`): subclasses say which command, what they expect and what they make of the answer."""
+
+    node_fields = ("node",)
+    node: str
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def expectation(self, plan: Plan | None) -> str:
+        """What would make it hold; without the plan (for titles) where it needs none."""
+        raise NotImplementedError
+
+    def judge(self, ctx: Context, answer: Any) -> tuple[bool, str]:
+        """Whether the answer holds what is expected, and what it shows."""
+        raise NotImplementedError
+
+    def subject(self) -> str:
+        return self.expectation(None)
+
+    def check(self, ctx: Context) -> Observation:
+        argv = self.argv()
+        done = ctx.run(self.node, argv)
+        output = (done.stdout + done.stderr).strip()
+        evidence = f"$ {shlex.join(argv)}\n{done.stdout}{done.stderr}"
+        expected = self.expectation(ctx.plan)
+        if done.returncode:
+            return Observation(False, expected, f"{argv[0]} failed (exit {done.returncode}): {output[-200:]}", evidence)
+        try:
+            answer = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            return Observation(False, expected, f"{argv[0]} answered no JSON: {output[:200]!r}", evidence)
+        ok, observed = self.judge(ctx, answer)
+        return Observation(ok, expected, observed, evidence)
 
 
 F = TypeVar("F", bound=Flow)
