@@ -28,6 +28,7 @@ def test_a_hijack_is_a_blackhole_the_loopback_address_a_forged_path_and_the_netw
         "ip route 10.0.3.0/24 blackhole",
         "interface lo", " ip address 10.0.3.2/32", "exit",
         "route-map FORGED-10.0.3.0/24 permit 10", " set as-path prepend 65003", "exit",
+        "bgp as-path access-list ORIGINATED seq 100 permit ^65003$",
         "router bgp 65001", " address-family ipv4 unicast", "  network 10.0.3.0/24 route-map FORGED-10.0.3.0/24",
         " exit-address-family", "exit"]
 

@@ -57,6 +57,9 @@ class _PrefixFault(FaultStep):
         return f"FORGED-{self.prefix}"
 
 
+FORGED_ORIGINATED = "bgp as-path access-list ORIGINATED seq 100"     # see bgpd.j2: what a router exports as its own
+
+
 @FAULTS.register("bgp_announce")
 class BgpAnnounce(_PrefixFault):
     """`node` originates `prefix`, its own or another AS's (a hijack: the exact prefix, or a more specific)."""
@@ -108,8 +111,9 @@ class BgpAnnounce(_PrefixFault):
         if self.serve:
             lines += ["interface lo", f" {self.ip()} address {self.serve}/{self.serve.max_prefixlen}", "exit"]
         network = f"network {self.prefix}"
-        if self.origin:
-            lines += [f"route-map {self.forged()} permit 10", f" set as-path prepend {self.origin}", "exit"]
+        if self.origin:     # and the router exports the forged path as its own (not only an empty path)
+            lines += [f"route-map {self.forged()} permit 10", f" set as-path prepend {self.origin}", "exit",
+                      f"{FORGED_ORIGINATED} permit ^{self.origin}$"]
             network += f" route-map {self.forged()}"
         return lines + self.bgp(node.routing.asn, network)
 
@@ -136,6 +140,8 @@ class BgpWithdraw(_PrefixFault):
         if network[1] == self.forged():
             lines.append(f"no route-map {network[1]}")
             removed.append(f"route-map {network[1]}")
+            lines += [f"no {entry}" for entry in re.findall(rf"^{re.escape(FORGED_ORIGINATED)} permit \S+$", running,
+                                                            re.M)]
         if all(a.prefix != str(self.prefix) for a in routing.announce):     # the topology's blackhole stays
             routes = re.findall(rf"^{ip} route {prefix} \S+$", running, re.M)
             lines += [f"no {route}" for route in routes]
