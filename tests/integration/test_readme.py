@@ -22,7 +22,7 @@ import pytest
 
 from tests.integration.conftest import REPO, labctl
 
-README_LABS = ("demo", "tree", "alice", "dumbbell")
+README_LABS = ("demo", "tree", "alice", "dumbbell", "mini-internet")
 _FENCE = re.compile(r"^```(\w+)[ ]?([\w ]*)\n(.*?)^```$", re.M | re.S)
 ENV = os.environ | {"PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
 

@@ -55,6 +55,20 @@ def test_bufferbloat_suite_shows_queueing_delay_and_its_cures(tmp_path):
     assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") >= 8
 
 
+def test_bgp_suite_shows_who_follows_a_hijack_and_what_stops_it(tmp_path):
+    run = labctl("run", str(SCENARIOS / "bgp"), "--name", "t-bgp", "--json", str(tmp_path / "r.json"),
+                 "--html", str(tmp_path / "r.html"), timeout=400)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = {s["name"]: s for s in json.loads((tmp_path / "r.json").read_text())["scenarios"]}
+    assert set(results) == {"exact-prefix-hijack", "subprefix-hijack", "rpki-origin-validation", "prefix-filtering",
+                            "route-leak"}
+    hijack = {s["name"]: s for s in results["exact-prefix-hijack"]["steps"]}
+    followers = hijack["the ASes closer to the attacker follow it, the others do not"]
+    assert followers["observed"].startswith("AS65010: r1, r3, r5, r6, r10; AS65009: r2, r4, r7, r8, r9")
+    assert "<svg" in followers["figure"] and "AS65010" in followers["figure"]
+    assert (tmp_path / "r.html").read_text().count('<tr class="figure">') == 6    # every bgp_origins check, drawn
+
+
 def test_wrong_expectation_fails_with_evidence():
     run = labctl("run", str(HERE / "wrong-expectation.yml"), "--name", "t-wrong")
     assert run.returncode == 1
