@@ -47,3 +47,4 @@ bench: setup
 	@$(PY) bench/bringup.py
 	@$(PY) bench/cli_up.py
 	@$(PY) bench/emulator.py
+	@$(PY) bench/routing.py

@@ -184,13 +184,6 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    total = sum(values[:8])                         # user nice system idle iowait irq softirq steal
-    return total - values[3] - values[4], total
-
-
 _COUNTERS = re.compile(r"^(?P<dir>.+?): labctl emulator: .*?(?P<inn>\d+) packets in, (?P<out>\d+) out, "
                        r"(?P<drop>\d+) dropped")
 
@@ -219,9 +212,9 @@ def ceiling_run(lab: Lab, protocol: str, offered_mbit: int | None, seconds: int,
     """One flow h1 -> h2 through the emulator (delay 1 ms, no rate): what got through, and what it cost."""
     options = ["-u", "-b", f"{offered_mbit}M", "-l", str(DATAGRAM)] if protocol == "udp" else []
     queue_drops = nfqueue_dropped(lab.name, "r2")        # r1 -> r2 is emulated as it enters r2
-    cpu0, (busy0, total0) = process_cpu_s(lab.emulator_pid), machine_ticks()
+    cpu0, (busy0, total0) = process_cpu_s(lab.emulator_pid), observe.machine_ticks()
     report = iperf(lab.name, seconds, *options)
-    cpu, (busy1, total1) = process_cpu_s(lab.emulator_pid) - cpu0, machine_ticks()
+    cpu, (busy1, total1) = process_cpu_s(lab.emulator_pid) - cpu0, observe.machine_ticks()
     queue_drops = nfqueue_dropped(lab.name, "r2") - queue_drops
     time.sleep(1.2)                                 # the emulator writes its counters each second
     after = emulator_counters(lab.name)
@@ -565,14 +558,10 @@ def main(argv: list[str] | None = None) -> int:
             status_code = 1
     if not report["runs"]:
         return 1
-    report["wall_s"] = time.perf_counter() - t0
-    report["loadavg_at_end"] = os.getloadavg()
+    ending = observe.wrap_up(report, t0)
     summarise(report)
     render(console, report)
-    console.print(f"{report['wall_s']:.0f} s; load average {report['machine']['loadavg'][0]:.2f} at the start, "
-                  f"{report['loadavg_at_end'][0]:.2f} at the end "
-                  f"({report['machine']['nproc']} CPUs, shared: figures are noisy)",
-                  highlight=False)
+    console.print(ending, highlight=False)
     if not args.no_save:
         console.print(f"results: {observe.save(report, 'emulator', 'emulator-latest.json')}")
     return status_code

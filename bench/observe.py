@@ -36,6 +36,16 @@ def save(report: dict, prefix: str, latest: str) -> Path:
     return path
 
 
+def wrap_up(report: dict, started: float) -> str:
+    """Record the run's wall time (since `started`, a time.perf_counter()) and the load average at its end; the line
+    that says both, with the load average at the start (report["machine"])."""
+    report["wall_s"] = time.perf_counter() - started
+    report["loadavg_at_end"] = os.getloadavg()
+    return (f"{report['wall_s']:.0f} s; load average {report['machine']['loadavg'][0]:.2f} at the start, "
+            f"{report['loadavg_at_end'][0]:.2f} at the end ({report['machine']['nproc']} CPUs, shared: figures are "
+            "noisy)")
+
+
 def meminfo() -> dict[str, int]:
     values = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -76,6 +86,13 @@ def cpu_s(who: str) -> float:
     """User + system CPU seconds of this process ("self") or of its reaped children ("children")."""
     usage = resource.getrusage(resource.RUSAGE_SELF if who == "self" else resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(values[:8])                         # user nice system idle iowait irq softirq steal
+    return total - values[3] - values[4], total
 
 
 def _first_line(*cmd: str) -> str | None:

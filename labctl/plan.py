@@ -108,7 +108,7 @@ class RoutingPlan(BaseModel):
     rpki_refresh_s: float = 1.0
     bgp_keepalive_s: float = 3.0
     bgp_hold_s: float = 9.0
-    bgp_connect_retry_s: float = 2.0
+    bgp_connect_retry_s: float = 1.0
     bgp_mrai_s: float = 0.0
     ospf_hello_s: float = 1.0
     ospf_dead_s: float = 4.0

@@ -121,7 +121,7 @@ class LinkRouting(_Strict):
 class BgpTimers(_Strict):
     keepalive: Duration = 3.0
     hold: Duration = 9.0
-    connect_retry: Duration = 2.0
+    connect_retry: Duration = 1.0
     advertisement_interval: Duration = Field(0.0, description="MRAI; FRR's default for eBGP is 0 since 7.x")
 
 

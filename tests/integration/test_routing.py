@@ -111,3 +111,19 @@ def test_bgp_session_shut_down_and_back(lab):
     back = until(lab, "bgp_session", 15, node="r3", neighbors=["r2"])
     assert back.ok, back.observed
     assert until(lab, "bgp_route", 5, node="r1", prefix="10.66.0.0/16", origin=65003).ok
+
+
+def test_frr_stops_and_starts_as_a_service(lab):
+    from labctl.runtime import lab as runtime
+    from labctl.runtime.backend import KernelBackend
+    from labctl.runtime.services import group, status
+    runtime.service_stop(LAB, "r1", "frr")          # frrinit.sh stop: each daemon ends, its neighbours are told
+    try:
+        assert not KernelBackend().group_pids(group(LAB, "r1", "frr"))
+        assert until(lab, "bgp_session", 5, node="r2", neighbors=["r1"], state="down").ok
+        stopped = next(s for s in status(KernelBackend(), LAB, lab.plan, load(LAB)[0]) if s.node == "r1")
+        assert stopped.state == "stopped"
+    finally:
+        runtime.service_start(LAB, "r1", "frr")
+    back = until(lab, "bgp_session", 15, node="r2", neighbors=["r1"])
+    assert back.ok, back.observed
