@@ -113,17 +113,26 @@ def test_bgp_session_shut_down_and_back(lab):
     assert until(lab, "bgp_route", 5, node="r1", prefix="10.66.0.0/16", origin=65003).ok
 
 
-def test_frr_stops_and_starts_as_a_service(lab):
+
+def test_frr_stops_and_starts_as_a_service(tmp_path):
+    """On a lab of its own: a restarted FRR has new processes, which the module's lab must not show."""
     from labctl.runtime import lab as runtime
     from labctl.runtime.backend import KernelBackend
     from labctl.runtime.services import group, status
-    runtime.service_stop(LAB, "r1", "frr")          # frrinit.sh stop: each daemon ends, its neighbours are told
+    topology = tmp_path / "pair.yml"
+    topology.write_text("name: rt-frr\nrouting: {bgp: {keepalive: 1s, hold: 3s}}\n"
+                        "nodes: {r1: {kind: router, asn: 65001}, r2: {kind: router, asn: 65002}}\nlinks: [[r1, r2]]\n")
+    labctl("up", str(topology), "-q", check=True)
     try:
-        assert not KernelBackend().group_pids(group(LAB, "r1", "frr"))
-        assert until(lab, "bgp_session", 5, node="r2", neighbors=["r1"], state="down").ok
-        stopped = next(s for s in status(KernelBackend(), LAB, lab.plan, load(LAB)[0]) if s.node == "r1")
+        ctx = Context("rt-frr", load("rt-frr")[1])
+        assert until(ctx, "bgp_session", 20, node="r2").ok
+        runtime.service_stop("rt-frr", "r1", "frr")     # frrinit.sh stop: each daemon ends, its neighbours are told
+        assert not KernelBackend().group_pids(group("rt-frr", "r1", "frr"))
+        assert until(ctx, "bgp_session", 5, node="r2", state="down").ok
+        stopped = next(s for s in status(KernelBackend(), "rt-frr", ctx.plan, load("rt-frr")[0]) if s.node == "r1")
         assert stopped.state == "stopped"
+        runtime.service_start("rt-frr", "r1", "frr")
+        back = until(ctx, "bgp_session", 15, node="r2")
+        assert back.ok, back.observed
     finally:
-        runtime.service_start(LAB, "r1", "frr")
-    back = until(lab, "bgp_session", 15, node="r2", neighbors=["r1"])
-    assert back.ok, back.observed
+        labctl("down", "rt-frr", check=True)
