@@ -130,8 +130,11 @@ def test_queueing_delay_at_a_saturated_bottleneck_is_buffer_over_rate(tmp_path, 
 
 def test_jitter_spreads_and_may_reorder(tmp_path):
     with dumbbell(tmp_path, "emulator", delay="20ms", jitter="5ms"):
-        rtts = ping_rtts("h1", "h2", 200, interval=0.01)
-        assert 40 - 10.5 <= min(rtts) and max(rtts) <= 40 + 10.5 and max(rtts) - min(rtts) > 5, (min(rtts), max(rtts))
+        rtts = sorted(ping_rtts("h1", "h2", 200, interval=0.01))
+        # no packet may beat the shortest delay; a loaded machine may add a scheduling hiccup above the longest,
+        # so the top is bounded at the 99th percentile
+        assert 40 - 10.5 <= rtts[0] and rtts[int(len(rtts) * 0.99) - 1] <= 40 + 10.5 and rtts[-1] - rtts[0] > 5, \
+            (rtts[0], rtts[int(len(rtts) * 0.99) - 1], rtts[-1])
 
 
 def test_bursty_loss(tmp_path):
