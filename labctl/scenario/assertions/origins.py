@@ -35,7 +35,7 @@ class BgpOrigins(AssertStep):
     none: list[str] = Field([], description="routers that must have no route to the prefix")
 
     def subject(self) -> str:
-        return f"for {self.prefix}: {_grouped({r: o for o, routers in self.expect.items() for r in routers})}"
+        return f"for {self.prefix}: {_grouped(self.expected_of())}"
 
     def expected_of(self) -> dict[str, int | None]:
         return {r: origin for origin, routers in self.expect.items() for r in routers} | dict.fromkeys(self.none)
