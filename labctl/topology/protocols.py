@@ -106,12 +106,14 @@ class _Protocols:
             found.append(OspfInterfacePlan(name="lo", area=area, passive=True, point_to_point=False))
         return found
 
-    def routers_on(self, name: str, ifname: str, family: str) -> list[str]:
-        """The other routers on the subnet of this interface."""
+    def nodes_on(self, name: str, ifname: str, family: str) -> list[str]:
+        """The other nodes with an address on the subnet of this interface, in plan order."""
         subnet = ip_interface(getattr(self.plan.nodes[name].interface(ifname), family)).network
-        return [other for other in self.routers if other != name and any(
-            getattr(i, family) and ip_interface(getattr(i, family)).network == subnet
-            for i in self.plan.nodes[other].interfaces)]
+        return [other.name for other in self.plan.nodes.values() if other.name != name and any(
+            getattr(i, family) and ip_interface(getattr(i, family)).network == subnet for i in other.interfaces)]
+
+    def routers_on(self, name: str, ifname: str, family: str) -> list[str]:
+        return [n for n in self.nodes_on(name, ifname, family) if n in self.routers]
 
     def address_on(self, node: str, subnet_of: str, family: str) -> str | None:
         """node's address on the subnet of the interface address `subnet_of`."""
@@ -141,9 +143,7 @@ class _Protocols:
              for a in node.announce]
 
     def has_hosts(self, name: str, ifname: str, family: str) -> bool:
-        subnet = ip_interface(getattr(self.plan.nodes[name].interface(ifname), family)).network
-        return any(n.kind == "host" and any(getattr(i, family) and ip_interface(getattr(i, family)).network == subnet
-                                             for i in n.interfaces) for n in self.plan.nodes.values())
+        return any(self.plan.nodes[n].kind == "host" for n in self.nodes_on(name, ifname, family))
 
     def neighbors(self, name: str) -> list[BgpNeighborPlan]:
         found: list[BgpNeighborPlan] = []
